@@ -1,0 +1,184 @@
+// RegisteredModel: the registry entry (immutable versions, champion/challenger aliases, promotion
+// policy) and the online serving of its champion, with drift monitoring and optional retraining.
+import { z } from 'zod';
+import { conditions, decimal, fraction, metricTable, podOptions, withRules } from './common.js';
+import { metricName, taskType, trainingRunTemplateSpec } from './training-run.js';
+
+export const promotion = withRules(
+  z.object({
+    policy: z
+      .enum(['Manual', 'Automatic'])
+      .default('Automatic')
+      .describe('Manual: champion and challenger are pinned here. Automatic: a new version becomes champion when it beats the champion on metric by minImprovement, else challenger.'),
+    metric: metricName.optional().describe('Metric compared by Automatic promotion; default the runs\' primary metric.'),
+    minImprovement: decimal
+      .default('0')
+      .describe('Relative improvement a new version needs over the champion, e.g. "0.01" for 1 %.'),
+    champion: z.int32().min(1).optional().describe('Manual only: the version to serve.'),
+    challenger: z.int32().min(1).optional().describe('Manual only: the version that receives canary traffic.'),
+  }),
+  [
+    {
+      rule: "self.policy == 'Manual' || (!has(self.champion) && !has(self.challenger))",
+      message: 'champion and challenger can be pinned only with policy Manual',
+      fieldPath: '.policy',
+      check: (p) => p.policy === 'Manual' || (p.champion === undefined && p.challenger === undefined),
+    },
+    {
+      rule: '!has(self.champion) || !has(self.challenger) || self.champion != self.challenger',
+      message: 'champion and challenger must be different versions',
+      fieldPath: '.challenger',
+      check: (p) => p.champion === undefined || p.challenger === undefined || p.champion !== p.challenger,
+    },
+  ],
+).describe('How versions become champion and challenger.');
+
+export const autoscaling = withRules(
+  z.object({
+    minReplicas: z.int32().min(1).default(1).describe('Fewest scoring Pods.'),
+    maxReplicas: z.int32().min(1).max(1000).describe('Most scoring Pods.'),
+    targetCPUUtilizationPercentage: z.int32().min(1).max(100).default(70).describe('Average CPU use the autoscaler aims for.'),
+  }),
+  [
+    {
+      rule: 'self.minReplicas <= self.maxReplicas',
+      message: 'autoscaling.minReplicas must not exceed maxReplicas',
+      fieldPath: '.minReplicas',
+      check: (a) => a.minReplicas <= a.maxReplicas,
+    },
+  ],
+).describe('A HorizontalPodAutoscaler instead of fixed replicas.');
+
+export const serving = z
+  .object({
+    mode: z.enum(['Online', 'None']).default('Online').describe('Online: serve the champion over HTTP. None: registry only.'),
+    replicas: z.int32().min(0).max(1000).default(1).describe('Scoring Pods when autoscaling is unset.'),
+    autoscaling: autoscaling.optional(),
+    canary: z
+      .object({ challengerPercent: z.int32().min(1).max(99).describe('Share of requests, in percent, routed to the challenger.') })
+      .optional()
+      .describe('Send part of the traffic to the challenger version.'),
+    maxBatchRows: z.int32().min(1).max(100000).default(1000).describe('Largest number of rows one request may carry.'),
+    maxBodyBytes: z.int32().min(1024).max(104857600).default(1048576).describe('Largest request body in bytes.'),
+    ...podOptions,
+  })
+  .describe('Online serving of the champion: ONNX scoring servers with a drift sidecar.');
+
+export const drift = withRules(
+  z.object({
+    onDrift: z
+      .enum(['None', 'Alert', 'Retrain'])
+      .default('Alert')
+      .describe('None: only report. Alert: report, raise the Drifted condition and an Event. Retrain: also create a TrainingRun from retrain.template.'),
+    windowRows: z.int32().min(100).max(1000000).default(5000).describe('Rows in the sliding window compared with the training reference.'),
+    windowSeconds: z.int().min(60).default(3600).describe('Oldest age of a row in the window.'),
+    minRows: z.int32().min(30).default(500).describe('Rows the window needs before drift is judged.'),
+    driftShare: fraction.default('0.5').describe('Share of drifted features that makes the data set drifted (Evidently\'s default 0.5).'),
+    coolDownSeconds: z.int().min(0).default(86400).describe('Least time between two retrainings.'),
+  }),
+  [
+    {
+      rule: 'self.minRows <= self.windowRows',
+      message: 'drift.minRows must not exceed windowRows',
+      fieldPath: '.minRows',
+      check: (d) => d.minRows <= d.windowRows,
+    },
+  ],
+).describe('Drift monitoring of served traffic against the training data.');
+
+export const registeredModelSpec = withRules(
+  z.object({
+    task: taskType.optional().describe('When set, only TrainingRuns of this task may register versions.'),
+    description: z.string().max(4096).optional().describe('What the model is for.'),
+    promotion: promotion.default({ policy: 'Automatic', minImprovement: '0' }),
+    serving: serving.default({ mode: 'Online', replicas: 1, maxBatchRows: 1000, maxBodyBytes: 1048576 }),
+    drift: drift.default({ onDrift: 'Alert', windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5', coolDownSeconds: 86400 }),
+    retrain: z
+      .object({ template: trainingRunTemplateSpec })
+      .optional()
+      .describe('TrainingRun created when drift is detected and onDrift is Retrain; its modelRef defaults to this model.'),
+  }),
+  [
+    {
+      rule: "self.drift.onDrift != 'Retrain' || has(self.retrain)",
+      message: 'drift.onDrift Retrain needs retrain.template: say what to train',
+      fieldPath: '.retrain',
+      check: (s) => s.drift.onDrift !== 'Retrain' || s.retrain !== undefined,
+    },
+    {
+      rule: "!has(self.serving.canary) || has(self.serving.autoscaling) || self.serving.replicas >= 2",
+      message: 'a canary needs at least 2 replicas (or autoscaling) so champion and challenger each have a Pod',
+      fieldPath: '.serving.replicas',
+      check: (s) => s.serving.canary === undefined || s.serving.autoscaling !== undefined || s.serving.replicas >= 2,
+    },
+  ],
+).describe('The registry entry and how its champion is served.');
+export type RegisteredModelSpec = z.infer<typeof registeredModelSpec>;
+
+export const modelVersion = z.object({
+  version: z.int32().min(1).describe('Version number, from 1, never reused.'),
+  trainingRun: z.string().describe('Name of the TrainingRun that produced it.'),
+  trainingRunUID: z.string().optional().describe('UID of that TrainingRun, so a re-created run of the same name is a new version.'),
+  createdTime: z.string().describe('When it was registered (RFC 3339).'),
+  task: taskType,
+  metrics: metricTable.optional().describe('Its test-split metrics.'),
+  testDataFingerprint: z.string().optional().describe('Hash of the test split, to compare versions only on the same data.'),
+  artifactUri: z.string().describe('Prefix holding its artifacts.'),
+});
+export type ModelVersion = z.infer<typeof modelVersion>;
+
+export const registeredModelStatus = z
+  .object({
+    observedGeneration: z.int().min(0).optional().describe('metadata.generation this status reflects.'),
+    conditions: conditions.optional(),
+    latestVersion: z.int32().optional().describe('Highest version registered so far.'),
+    versions: z
+      .array(modelVersion)
+      .max(1000)
+      .optional()
+      .describe('Registered versions, oldest first; entries never change once written.'),
+    aliases: z
+      .object({ champion: z.int32().optional(), challenger: z.int32().optional() })
+      .optional()
+      .describe('Versions holding the champion and challenger aliases.'),
+    promotions: z
+      .array(
+        z.object({
+          time: z.string(),
+          alias: z.enum(['Champion', 'Challenger']),
+          version: z.int32(),
+          previous: z.int32().optional(),
+          reason: z.string().describe('CamelCase cause, e.g. BeatChampion, ManualPin, Rollback.'),
+          message: z.string(),
+        }),
+      )
+      .max(100)
+      .optional()
+      .describe('Latest alias changes with their reasons, newest last.'),
+    serving: z
+      .object({
+        servedVersion: z.int32().optional(),
+        challengerVersion: z.int32().optional(),
+        readyReplicas: z.int32().optional(),
+        url: z.string().optional().describe('In-cluster URL of the scoring Service.'),
+      })
+      .optional()
+      .describe('What the scoring Deployment serves now.'),
+    drift: z
+      .object({
+        checkedTime: z.string().optional(),
+        windowRows: z.int().optional(),
+        driftedShare: z.string().optional(),
+        drifted: z.enum(['True', 'False', 'Unknown']).optional(),
+        features: z
+          .array(z.object({ name: z.string(), test: z.string(), score: z.string(), drifted: z.boolean() }))
+          .max(512)
+          .optional(),
+      })
+      .optional()
+      .describe('The drift sidecar\'s latest summary.'),
+    lastRetrainTime: z.string().optional().describe('When drift last created a TrainingRun.'),
+    lastRetrainRun: z.string().optional().describe('The TrainingRun drift last created.'),
+  })
+  .describe('Observed state of the registry entry and its serving.');
+export type RegisteredModelStatus = z.infer<typeof registeredModelStatus>;
