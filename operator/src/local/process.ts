@@ -1,0 +1,74 @@
+// Child processes that cannot outlive us: each runs under `setpriv --pdeathsig KILL`, so even a
+// SIGKILLed parent takes its control plane with it, and each gets its own process group.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+
+const SETPRIV = '/usr/bin/setpriv';
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  /** Rejects if the process exits before stop() is called. */
+  exited: Promise<number | null>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export function startProcess(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
+  installExitHook();
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const [file, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
+  const child = spawn(file, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  live.add(child);
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+    child.once('error', (err) => {
+      live.delete(child);
+      log.write(`spawn failed: ${err.message}\n`);
+      resolve(-1);
+    });
+  });
+  const stop = async (timeoutMs = 5000): Promise<void> => {
+    if (stopping || child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
+    killGroup(child, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+    log.end();
+  };
+  return { name, child, logFile, exited, stop };
+}
+
+export function tailOf(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of live) killGroup(child, 'SIGKILL');
+  });
+}
