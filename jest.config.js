@@ -1,19 +1,13 @@
-// Unit tests are pure; integration tests share one real control plane started by the global set-up.
-const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true }] };
-const common = {
+// One run: pure unit tests beside the code (operator/src/**), integration tests against the real
+// control plane the global set-up starts (test/integration/**).
+export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  transform,
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testEnvironment: 'node',
-};
-
-export default {
-  projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/src/**/*.test.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
-  ],
-  globalSetup: '<rootDir>/test/global-setup.ts',
-  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  testMatch: ['<rootDir>/operator/src/**/*.test.ts', '<rootDir>/test/integration/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 60_000,
   maxWorkers: 2,
 };

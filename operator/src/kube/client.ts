@@ -14,15 +14,70 @@ export function loadKubeConfig(path?: string): k8s.KubeConfig {
 
 export const FIELD_MANAGER = 'orchard';
 
+/** An error answer of the API server, with its metav1.Status body. */
+export class ApiError extends Error {
+  constructor(readonly code: number, readonly body: unknown, message: string) {
+    super(message);
+  }
+}
+
+/** Resolves REST paths of arbitrary objects through discovery (client-node keeps this protected). */
+class ObjectPaths extends k8s.KubernetesObjectApi {
+  static for(kc: k8s.KubeConfig): ObjectPaths {
+    const paths = kc.makeApiClient(ObjectPaths);
+    paths.setDefaultNamespace(kc);
+    return paths;
+  }
+  path(spec: k8s.KubernetesObject, action: 'create' | 'patch' | 'read'): Promise<string> {
+    return this.specUriPath(spec, action);
+  }
+}
+
+/**
+ * One JSON request to the API server. Objects travel as the plain JSON they are: client-node's
+ * typed serializer silently drops keys it models under other names (a CRD schema's `enum`,
+ * `x-kubernetes-validations`), so writes of whole manifests go through here.
+ */
+export async function requestJson(
+  kc: k8s.KubeConfig,
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+  path: string,
+  { body, contentType = 'application/json', accept = 'application/json' }: { body?: unknown; contentType?: string; accept?: string } = {},
+): Promise<any> {
+  const { request } = await import('node:https');
+  const url = new URL(path, kc.getCurrentCluster()!.server);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const options: import('node:https').RequestOptions = {
+    method,
+    headers: { accept, ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) },
+  };
+  await kc.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const req = request(url, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        const parsed = text ? safeJson(text) : undefined;
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 300) resolve(parsed);
+        else reject(new ApiError(code, parsed, `${method} ${url.pathname}: HTTP ${code}`));
+      });
+    });
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
 /** Server-side apply of each object, in order. `dryRun` asks the server to validate without storing. */
 export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], options: { dryRun?: boolean } = {}): Promise<KubeObject[]> {
-  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const paths = ObjectPaths.for(kc);
   const applied: KubeObject[] = [];
   for (const obj of objects) {
+    const query = `?fieldManager=${FIELD_MANAGER}&force=true${options.dryRun ? '&dryRun=All' : ''}`;
     try {
-      applied.push(
-        (await api.patch(obj, undefined, options.dryRun ? 'All' : undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply)) as KubeObject,
-      );
+      applied.push(await requestJson(kc, 'PATCH', (await paths.path(obj, 'patch')) + query, { body: obj, contentType: 'application/apply-patch+yaml' }));
     } catch (err) {
       throw new Error(`apply ${describe(obj)}: ${apiErrorMessage(err)}`, { cause: err });
     }
@@ -32,8 +87,8 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], op
 
 /** Creates one object (fails if it exists). */
 export async function createObject<T extends KubeObject>(kc: k8s.KubeConfig, obj: T, options: { dryRun?: boolean } = {}): Promise<T> {
-  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
-  return (await api.create(obj, undefined, options.dryRun ? 'All' : undefined, FIELD_MANAGER)) as T;
+  const query = `?fieldManager=${FIELD_MANAGER}${options.dryRun ? '&dryRun=All' : ''}`;
+  return requestJson(kc, 'POST', (await ObjectPaths.for(kc).path(obj, 'create')) + query, { body: obj });
 }
 
 /** Waits until every named CRD reports Established, i.e. its kinds can be used. */
@@ -51,7 +106,7 @@ export async function waitForCrds(kc: k8s.KubeConfig, names: string[], timeoutMs
 }
 
 export function statusCode(err: unknown): number | undefined {
-  return err instanceof k8s.ApiException ? err.code : undefined;
+  return err instanceof k8s.ApiException || err instanceof ApiError ? err.code : undefined;
 }
 
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
@@ -59,7 +114,7 @@ export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 
 /** The API server's own message (a metav1.Status) when there is one. */
 export function apiErrorMessage(err: unknown): string {
-  if (err instanceof k8s.ApiException) {
+  if (err instanceof k8s.ApiException || err instanceof ApiError) {
     const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
     if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
     return `HTTP ${err.code}`;

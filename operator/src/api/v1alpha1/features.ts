@@ -83,5 +83,14 @@ export const featureSpec = withRules(
       check: (s) => s.columns.every((c) => (c.column ?? c.name) !== s.target.column),
     },
   ],
-).describe('How raw records become model inputs; stored with the model and applied again at scoring time.');
+)
+  // The API server enforces unique names through the list's map type; this is the same check for zod.
+  .superRefine((spec, ctx) => {
+    const seen = new Set<string>();
+    spec.columns.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', message: `duplicate feature name "${c.name}"`, path: ['columns', i] });
+      seen.add(c.name);
+    });
+  })
+  .describe('How raw records become model inputs; stored with the model and applied again at scoring time.');
 export type FeatureSpec = z.infer<typeof featureSpec>;
