@@ -2,7 +2,7 @@
 // (optionally) kube-scheduler as local processes, in a temporary directory, on free ports.
 // Used by the integration tests' global set-up and by the local cluster of `npm start`.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -31,6 +31,39 @@ export interface ControlPlaneInfo {
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
+const DIR_PREFIX = 'orchard-cp-';
+
+/**
+ * Removes directories of control planes whose owner died without cleaning up (SIGKILL): its
+ * processes died with it (pdeathsig), only the files remain.
+ */
+export function sweepStaleControlPlanes(baseDir = tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(baseDir)) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(baseDir, name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue; // still being created, or not ours
+    }
+    if (!pidAlive(owner)) {
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export class ControlPlane implements ControlPlaneInfo {
   private readonly processes: Managed[] = [];
@@ -43,7 +76,9 @@ export class ControlPlane implements ControlPlaneInfo {
   private constructor(readonly dir: string, private readonly log: (line: string) => void) {}
 
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
-    const dir = mkdtempSync(join(options.baseDir ?? tmpdir(), 'orchard-cp-'));
+    sweepStaleControlPlanes(options.baseDir);
+    const dir = mkdtempSync(join(options.baseDir ?? tmpdir(), DIR_PREFIX));
+    writeFileSync(join(dir, 'owner.pid'), String(process.pid));
     const cp = new ControlPlane(dir, options.log ?? (() => {}));
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     try {
@@ -188,6 +223,11 @@ export class ControlPlane implements ControlPlaneInfo {
     this.stopped = true;
     for (const p of [...this.processes].reverse()) await p.stop();
     if (!process.env.ORCHARD_KEEP_CONTROL_PLANE_DIR) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Process ids of the running components. */
+  pids(): number[] {
+    return this.processes.flatMap((p) => (p.child.pid !== undefined && p.child.exitCode === null ? [p.child.pid] : []));
   }
 
   info(): ControlPlaneInfo {
