@@ -10,4 +10,5 @@ export default {
   globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 60_000,
   maxWorkers: 2,
+  reporters: ['<rootDir>/test/summary-reporter.js', 'default'],
 };
