@@ -1,27 +1,14 @@
 // Access to the test control plane from integration tests.
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { applyObjects, k8s, loadKubeConfig, requestJson, waitForCrds, type KubeObject } from '../../operator/src/kube/client.js';
+import { installCrds as installGeneratedCrds } from '../../operator/src/local/manifests.js';
+import { k8s, loadKubeConfig, requestJson } from '../../operator/src/kube/client.js';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export function readYamlDocuments(file: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((d): d is KubeObject => d !== null);
-}
-
 /** Applies crds/*.yaml (the generated files, as a user would) and waits until they are served. */
 export async function installCrds(kubeconfig: string): Promise<void> {
-  const kc = loadKubeConfig(kubeconfig);
-  const dir = join(repoRoot, 'crds');
-  const crds = readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => readYamlDocuments(join(dir, f)));
-  await applyObjects(kc, crds);
-  await waitForCrds(kc, crds.map((c) => c.metadata!.name!));
+  await installGeneratedCrds(loadKubeConfig(kubeconfig), join(repoRoot, 'crds'));
 }
 
 export function testKubeConfig(): k8s.KubeConfig {

@@ -7,22 +7,15 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
-import { readFileSync } from 'node:fs';
 import { kinds } from '../api/v1alpha1/index.js';
-import { applyObjects, loadKubeConfig, requestJson, waitForCrds, type KubeObject } from '../kube/client.js';
+import { applyObjects, loadKubeConfig, requestJson, type KubeObject } from '../kube/client.js';
 import { ControlPlane } from './control-plane.js';
+import { installCrds, readManifests } from './manifests.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const exitWhenDone = process.argv.includes('--exit');
 const started = Date.now();
 const say = (line: string) => process.stdout.write(`[orchard ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`);
-
-function yamlDocs(file: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((d): d is KubeObject => d !== null);
-}
 
 say('starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
 const cp = await ControlPlane.start({ scheduler: true, log: (l) => say(`  ${l}`) });
@@ -39,15 +32,12 @@ process.on('SIGTERM', () => void stop(0));
 
 try {
   const kc = loadKubeConfig(cp.kubeconfig);
-  const crdFiles = readdirSync(join(root, 'crds')).filter((f) => f.endsWith('.yaml'));
-  const crds = crdFiles.flatMap((f) => yamlDocs(join(root, 'crds', f)));
-  await applyObjects(kc, crds);
-  await waitForCrds(kc, crds.map((c) => c.metadata!.name!));
-  say(`installed CRDs: ${crds.map((c) => c.metadata!.name).join(', ')}`);
+  const crdNames = await installCrds(kc, join(root, 'crds'));
+  say(`installed CRDs: ${crdNames.join(', ')}`);
 
   const exampleDir = join(root, 'data', 'examples');
   for (const file of readdirSync(exampleDir).filter((f) => f.endsWith('.yaml')).sort()) {
-    const objects = yamlDocs(join(exampleDir, file));
+    const objects = readManifests<KubeObject>(join(exampleDir, file));
     await applyObjects(kc, objects);
     say(`applied data/examples/${file}: ${objects.map((o) => `${o.kind}/${o.metadata!.name}`).join(', ')}`);
   }

@@ -136,3 +136,13 @@ export const conditions = z
 
 /** A table of metric name → value; values are decimal strings, so status never carries floats. */
 export const metricTable = z.record(z.string().max(64), z.string().max(64));
+
+export const observedGeneration = z.int().min(0).optional().describe('metadata.generation this status reflects.');
+
+/** One feature's drift against the training reference, as the drift monitor reports it. */
+export const featureDrift = z.object({
+  name: z.string().describe('Model input (or "prediction").'),
+  test: z.string().describe('Statistical test used, e.g. PSI, KS, ChiSquare, JensenShannon, Wasserstein.'),
+  score: z.string().describe('Test statistic or p-value, as a decimal string.'),
+  drifted: z.boolean().describe('Whether the score crossed the test\'s threshold.'),
+});

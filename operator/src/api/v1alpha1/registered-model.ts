@@ -1,7 +1,7 @@
 // RegisteredModel: the registry entry (immutable versions, champion/challenger aliases, promotion
 // policy) and the online serving of its champion, with drift monitoring and optional retraining.
 import { z } from 'zod';
-import { conditions, decimal, fraction, metricTable, podOptions, withRules } from './common.js';
+import { conditions, decimal, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
 import { metricName, taskType, trainingRunTemplateSpec } from './training-run.js';
 
 export const promotion = withRules(
@@ -129,7 +129,7 @@ export type ModelVersion = z.infer<typeof modelVersion>;
 
 export const registeredModelStatus = z
   .object({
-    observedGeneration: z.int().min(0).optional().describe('metadata.generation this status reflects.'),
+    observedGeneration,
     conditions: conditions.optional(),
     latestVersion: z.int32().optional().describe('Highest version registered so far.'),
     versions: z
@@ -171,7 +171,7 @@ export const registeredModelStatus = z
         driftedShare: z.string().optional(),
         drifted: z.enum(['True', 'False', 'Unknown']).optional(),
         features: z
-          .array(z.object({ name: z.string(), test: z.string(), score: z.string(), drifted: z.boolean() }))
+          .array(featureDrift)
           .max(512)
           .optional(),
       })

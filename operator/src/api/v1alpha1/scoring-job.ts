@@ -1,6 +1,6 @@
 // ScoringJob: batch scoring with a registered model version, sharded over an Indexed Job.
 import { z } from 'zod';
-import { artifactUri, columnName, conditions, jobOptions, metricTable, modelRef, podOptions, withRules } from './common.js';
+import { artifactUri, columnName, conditions, featureDrift, jobOptions, metricTable, modelRef, observedGeneration, podOptions, withRules } from './common.js';
 import { dataSource } from './data.js';
 
 export const scoringJobSpec = withRules(
@@ -55,7 +55,7 @@ export type ScoringJobSpec = z.infer<typeof scoringJobSpec>;
 
 export const scoringJobStatus = z
   .object({
-    observedGeneration: z.int().min(0).optional().describe('metadata.generation this status reflects.'),
+    observedGeneration,
     conditions: conditions.optional(),
     resolvedVersion: z.int32().optional().describe('Model version this run scores with, fixed at start.'),
     modelVersion: z.string().optional().describe('"model@version", for kubectl.'),
@@ -74,7 +74,7 @@ export const scoringJobStatus = z
       .object({
         driftedShare: z.string(),
         drifted: z.enum(['True', 'False']),
-        features: z.array(z.object({ name: z.string(), test: z.string(), score: z.string(), drifted: z.boolean() })).max(512),
+        features: z.array(featureDrift).max(512),
       })
       .optional()
       .describe('Drift of this batch against the training reference.'),

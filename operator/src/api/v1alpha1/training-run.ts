@@ -1,7 +1,7 @@
 // TrainingRun: one CatBoost training → ONNX export → registration in a RegisteredModel.
 import { z } from 'zod';
 import {
-  artifactUri, conditions, decimal, fraction, jobOptions, metricTable, modelRef, podOptions, withRules,
+  artifactUri, conditions, decimal, fraction, jobOptions, metricTable, modelRef, observedGeneration, podOptions, withRules,
 } from './common.js';
 import { trainingData } from './data.js';
 import { featureSpec } from './features.js';
@@ -125,7 +125,7 @@ export const trainingStep = z.enum(['Prepare', 'Train', 'Export', 'Publish']);
 
 export const trainingRunStatus = z
   .object({
-    observedGeneration: z.int().min(0).optional().describe('metadata.generation this status reflects.'),
+    observedGeneration,
     conditions: conditions.optional(),
     step: trainingStep.optional().describe('Step the Pod is in or failed in.'),
     jobName: z.string().optional().describe('The Job running this training.'),
