@@ -13,7 +13,7 @@ export async function installCrds(kubeconfig: string): Promise<void> {
 
 export function testKubeConfig(): k8s.KubeConfig {
   const path = process.env.KUBECONFIG;
-  if (!path) throw new Error('KUBECONFIG is unset: integration tests need the control plane of test/global-setup.ts');
+  if (!path) throw new Error('KUBECONFIG is unset: integration tests need the control plane that test/control-plane-setup.ts starts (run them through jest)');
   return loadKubeConfig(path);
 }
 

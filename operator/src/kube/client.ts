@@ -109,9 +109,6 @@ export function statusCode(err: unknown): number | undefined {
   return err instanceof k8s.ApiException || err instanceof ApiError ? err.code : undefined;
 }
 
-export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
-export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
-
 /** The API server's own message (a metav1.Status) when there is one. */
 export function apiErrorMessage(err: unknown): string {
   if (err instanceof k8s.ApiException || err instanceof ApiError) {

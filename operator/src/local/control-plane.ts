@@ -22,14 +22,6 @@ export interface ControlPlaneOptions {
   timeoutMs?: number;
 }
 
-export interface ControlPlaneInfo {
-  dir: string;
-  server: string;
-  kubeconfig: string;
-  token: string;
-  caFile: string;
-}
-
 const SERVICE_CIDR = '10.96.0.0/16';
 const DIR_PREFIX = 'orchard-cp-';
 
@@ -65,7 +57,7 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export class ControlPlane implements ControlPlaneInfo {
+export class ControlPlane {
   private readonly processes: Managed[] = [];
   private stopped = false;
   server = '';
@@ -228,10 +220,6 @@ export class ControlPlane implements ControlPlaneInfo {
   /** Process ids of the running components. */
   pids(): number[] {
     return this.processes.flatMap((p) => (p.child.pid !== undefined && p.child.exitCode === null ? [p.child.pid] : []));
-  }
-
-  info(): ControlPlaneInfo {
-    return { dir: this.dir, server: this.server, kubeconfig: this.kubeconfig, token: this.token, caFile: this.caFile };
   }
 }
 

@@ -15,9 +15,3 @@ export function toolPath(tool: Tool, env: NodeJS.ProcessEnv = process.env): stri
   return path;
 }
 
-/** The trainer's Python interpreter (CatBoost), from the set-up's virtual environment. */
-export function trainerPython(env: NodeJS.ProcessEnv = process.env): string {
-  const path = join(cacheDir(env), 'venv', 'bin', 'python');
-  if (!existsSync(path)) throw new Error(`trainer Python not found at ${path}: run \`npm run setup\``);
-  return path;
-}
