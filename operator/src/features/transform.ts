@@ -1,0 +1,172 @@
+// Raw records → model inputs. The one implementation used by training preparation, the online
+// scorer and batch scoring, so a value is encoded the same way everywhere.
+import type { Feature, FeatureSpec } from '../api/v1alpha1/features.js';
+import type { TaskType } from '../api/v1alpha1/training-run.js';
+import { INPUT_SCHEMA_VERSION, type InputSchema, type ModelInput } from './schema.js';
+
+/** A cell as it arrives: text from a file, or a JSON value from a request. */
+export type RawValue = string | number | boolean | null | undefined;
+/** Reads a source column of one record. */
+export type RecordReader = (column: string) => RawValue;
+
+/** A value that cannot be encoded; `field` names the offending input or column. */
+export class FeatureError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'FeatureError';
+  }
+}
+
+export const MISSING_CATEGORY = '';
+
+export function sourceColumn(feature: Feature): string {
+  return feature.column ?? feature.name;
+}
+
+function isMissing(value: RawValue): value is null | undefined | '' {
+  return value === null || value === undefined || value === '';
+}
+
+function mapped(feature: { valueMap?: Record<string, string> | undefined }, value: RawValue): RawValue {
+  if (feature.valueMap === undefined || isMissing(value)) return value;
+  const hit = feature.valueMap[String(value)];
+  return hit === undefined ? value : hit;
+}
+
+/** The text CatBoost hashes for a category. Tabs and line breaks become spaces: they cannot travel in the training files. */
+export function categoryText(value: RawValue): string {
+  if (isMissing(value)) return MISSING_CATEGORY;
+  const text = typeof value === 'string' ? value : String(value);
+  return /[\t\r\n]/.test(text) ? text.replace(/[\t\r\n]/g, ' ') : text;
+}
+
+/** Parses a number the way a user means it: decimal text or a JSON number; NaN for missing. */
+export function numericValue(value: RawValue, field: string): number {
+  if (isMissing(value)) return Number.NaN;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new FeatureError(field, `${field}: ${value} is not a finite number`);
+    return value;
+  }
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  const text = value.trim();
+  const n = text === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(n) || /^0x/i.test(text)) {
+    throw new FeatureError(field, `${field}: "${truncate(value)}" is not a number (send a decimal number, or map the value with valueMap)`);
+  }
+  return n;
+}
+
+function truncate(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function splitLabels(value: RawValue, separator: string): string[] {
+  if (isMissing(value)) return [];
+  return categoryText(value)
+    .split(separator)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** Learns the MultiLabel vocabularies from training records: the topK most frequent answers, ties by name. */
+export function fitMultiLabel(spec: FeatureSpec, records: Iterable<RecordReader>): Record<string, string[]> {
+  const multi = spec.columns.filter((f) => f.type === 'MultiLabel');
+  const counts = new Map(multi.map((f) => [f.name, new Map<string, number>()]));
+  for (const read of records) {
+    for (const f of multi) {
+      const c = counts.get(f.name)!;
+      for (const label of new Set(splitLabels(mapped(f, read(sourceColumn(f))), f.multiLabel?.separator ?? ';'))) {
+        c.set(label, (c.get(label) ?? 0) + 1);
+      }
+    }
+  }
+  return Object.fromEntries(
+    multi.map((f) => {
+      const ranked = [...counts.get(f.name)!].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      return [f.name, ranked.slice(0, f.multiLabel?.topK ?? 20).map(([label]) => label)];
+    }),
+  );
+}
+
+export function modelInputs(spec: FeatureSpec, multiLabel: Record<string, string[]>): ModelInput[] {
+  return spec.columns.flatMap((f): ModelInput[] => {
+    if (f.type === 'MultiLabel') {
+      return (multiLabel[f.name] ?? []).map((label) => ({ name: `${f.name}=${label}`, type: 'Numeric', feature: f.name, label }));
+    }
+    return [{ name: f.name, type: f.type, feature: f.name }];
+  });
+}
+
+export function buildInputSchema(
+  task: TaskType,
+  spec: FeatureSpec,
+  multiLabel: Record<string, string[]>,
+  classNames: string[] | undefined,
+): InputSchema {
+  const schema: InputSchema = { version: INPUT_SCHEMA_VERSION, task, features: spec, inputs: modelInputs(spec, multiLabel), multiLabel };
+  if (classNames) schema.classNames = classNames;
+  return schema;
+}
+
+/** One encoded record: a number (NaN = missing) per Numeric input, a string per Categorical input, in input order. */
+export type EncodedRow = (number | string)[];
+
+/**
+ * Compiles the schema into an encoder: record → one value per model input. Throws FeatureError
+ * naming the feature for values that cannot be encoded.
+ */
+export function recordEncoder(schema: InputSchema): (read: RecordReader) => EncodedRow {
+  const steps = schema.features.columns.map((f) => {
+    const column = sourceColumn(f);
+    if (f.type === 'Numeric') {
+      const fill = f.missing === undefined ? Number.NaN : Number(f.missing);
+      return (read: RecordReader, out: EncodedRow) => {
+        const v = numericValue(mapped(f, read(column)), f.name);
+        out.push(Number.isNaN(v) ? fill : v);
+      };
+    }
+    if (f.type === 'Categorical') {
+      return (read: RecordReader, out: EncodedRow) => {
+        out.push(categoryText(mapped(f, read(column))));
+      };
+    }
+    const labels = schema.multiLabel[f.name] ?? [];
+    const separator = f.multiLabel?.separator ?? ';';
+    return (read: RecordReader, out: EncodedRow) => {
+      const raw = mapped(f, read(column));
+      if (isMissing(raw)) {
+        for (let i = 0; i < labels.length; i++) out.push(Number.NaN);
+        return;
+      }
+      const answers = new Set(splitLabels(raw, separator));
+      for (const label of labels) out.push(answers.has(label) ? 1 : 0);
+    };
+  });
+  return (read) => {
+    const out: EncodedRow = [];
+    for (const step of steps) step(read, out);
+    return out;
+  };
+}
+
+/** Reads a JSON record by column name; unknown fields are ignored, absent ones are missing. */
+export function jsonRecordReader(record: Record<string, unknown>): RecordReader {
+  return (column) => {
+    const v = record[column];
+    if (v === null || v === undefined || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+    throw new FeatureError(column, `${column}: expected a string, number or null, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  };
+}
+
+/** Reads rows of a table (cells by position) by column name. */
+export function tableRowReader(columns: string[]): (row: (string | null)[]) => RecordReader {
+  const index = new Map(columns.map((c, i) => [c, i]));
+  return (row) => (column) => {
+    const i = index.get(column);
+    return i === undefined ? undefined : row[i];
+  };
+}
