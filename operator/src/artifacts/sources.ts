@@ -1,0 +1,190 @@
+// Reading a DataSource: fetch the bytes (file://, gs://, https://), check the checksum, unpack
+// (gzip, zip) and parse (CSV, Parquet) into a Table.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import https from 'node:https';
+import { constants as bufferConstants } from 'node:buffer';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import type { Storage } from '@google-cloud/storage';
+import type { DataSource } from '../api/v1alpha1/data.js';
+import { parseCsv } from './csv.js';
+import { DataError } from './errors.js';
+import { gcsStatus, makeStorage, parseGsUri } from './gcs.js';
+import { parseParquet } from './parquet.js';
+import type { Table } from './table.js';
+import { listZip, readZipEntry } from './zip.js';
+
+export { DataError } from './errors.js';
+export { makeStorage } from './gcs.js';
+export type { Table } from './table.js';
+
+export type SourceFormat = NonNullable<DataSource['format']>;
+
+export interface FetchOptions {
+  /** Expected SHA-256 (hex); required for https://. */
+  sha256?: string | undefined;
+  /** PEM CA certificate(s) trusted for https:// instead of the system's (tests). */
+  ca?: string | undefined;
+  gcs?: Storage | undefined;
+  /** An https:// download fails after this long without data. */
+  timeoutMs?: number | undefined;
+}
+
+export interface ReadSourceOptions {
+  gcs?: Storage | undefined;
+  fetchCa?: string | undefined;
+}
+
+const MAX_REDIRECTS = 5;
+
+export async function readSource(source: DataSource, options: ReadSourceOptions = {}): Promise<Table> {
+  const { uri } = source;
+  const bytes = await fetchBytes(uri, { sha256: source.sha256, ca: options.fetchCa, gcs: options.gcs });
+  const name = uri.startsWith('https://') ? new URL(uri).pathname : uri;
+  const format = source.format ?? inferFormat(name);
+  if (!format) throw new DataError(`cannot tell the format of ${uri} from its name: set data.source.format to Csv, CsvGzip, Parquet or Zip`);
+  if (format !== 'Zip') return parseFile(bytes, format, name, uri, source.csv);
+
+  const members = listZip(bytes, uri);
+  const names = members.map((m) => m.name);
+  if (!source.zipMember) throw new DataError(`${uri} is a zip archive: set data.source.zipMember to the file to read; it holds ${preview(names)}`);
+  const member = members.find((m) => m.name === source.zipMember);
+  if (!member) throw new DataError(`${uri} has no member "${source.zipMember}": it holds ${preview(names)}; fix data.source.zipMember`);
+  // A member whose name says nothing (UCI's adult.data) is read as delimited text.
+  const memberFormat = inferFormat(member.name) ?? 'Csv';
+  if (memberFormat === 'Zip') throw new DataError(`${uri}!/${member.name} is a zip inside a zip: unpack the outer archive and point data.source.uri at the inner one`);
+  return parseFile(readZipEntry(bytes, member, uri), memberFormat, member.name, `${uri}!/${member.name}`, source.csv);
+}
+
+/** The bytes at a file://, gs:// or https:// URI, checked against sha256 when one is given. */
+export async function fetchBytes(uri: string, options: FetchOptions = {}): Promise<Buffer> {
+  let bytes: Buffer;
+  if (uri.startsWith('file://')) bytes = await readLocal(uri);
+  else if (uri.startsWith('gs://')) bytes = await readGcs(uri, options.gcs ?? makeStorage());
+  else if (uri.startsWith('https://')) {
+    if (!options.sha256) {
+      throw new DataError(`${uri}: https:// sources need sha256: set data.source.sha256 to the file's SHA-256 (sha256sum FILE) so a changed download is caught`);
+    }
+    bytes = await download(uri, uri, options.ca, options.timeoutMs ?? 30_000, 0);
+  } else {
+    throw new DataError(`${uri}: unsupported location: use file:///path, gs://bucket/object or https://host/path`);
+  }
+  if (options.sha256) {
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    const expected = options.sha256.toLowerCase();
+    if (actual !== expected) {
+      throw new DataError(`${uri}: SHA-256 mismatch: expected ${expected}, got ${actual}: update data.source.sha256 if the file changed upstream`);
+    }
+  }
+  return bytes;
+}
+
+/** Format from a file name: .csv, .tsv, .csv.gz, .tsv.gz, .parquet, .zip. */
+export function inferFormat(name: string): SourceFormat | undefined {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.csv.gz') || lower.endsWith('.tsv.gz')) return 'CsvGzip';
+  if (lower.endsWith('.csv') || lower.endsWith('.tsv')) return 'Csv';
+  if (lower.endsWith('.parquet')) return 'Parquet';
+  if (lower.endsWith('.zip')) return 'Zip';
+  return undefined;
+}
+
+async function parseFile(bytes: Buffer, format: Exclude<SourceFormat, 'Zip'>, name: string, where: string, csv: DataSource['csv']): Promise<Table> {
+  if (format === 'Parquet') return parseParquet(bytes, where);
+  let text = bytes;
+  if (format === 'CsvGzip') {
+    try {
+      text = zlib.gunzipSync(bytes);
+    } catch (err) {
+      throw new DataError(`${where}: ${(err as Error).message}: the file is truncated or not gzip`, { cause: err });
+    }
+  }
+  if (text.length > bufferConstants.MAX_STRING_LENGTH) {
+    throw new DataError(`${where} holds ${text.length} bytes of text, more than the ${bufferConstants.MAX_STRING_LENGTH} one string can: split it or convert it to Parquet`);
+  }
+  // csvOptions defaults delimiter to ",", so an unset delimiter looks like ","; a .tsv name then means tabs.
+  const tsv = /\.tsv(\.gz)?$/i.test(name);
+  const delimiter = tsv && (csv?.delimiter ?? ',') === ',' ? '\t' : (csv?.delimiter ?? ',');
+  return parseCsv(
+    text.toString('utf8'),
+    { delimiter, header: csv?.header ?? 'Present', columns: csv?.columns, naValues: csv?.naValues, whitespace: csv?.whitespace ?? 'Keep', commentPrefix: csv?.commentPrefix },
+    where,
+  );
+}
+
+async function readLocal(uri: string): Promise<Buffer> {
+  let path: string;
+  try {
+    path = fileURLToPath(uri);
+  } catch (err) {
+    throw new DataError(`${uri} is not a local file URI: use file:///absolute/path`, { cause: err });
+  }
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DataError(`${uri} does not exist: check the path`, { cause: err });
+    if (code === 'EISDIR') throw new DataError(`${uri} is a directory: name a file`, { cause: err });
+    throw new DataError(`${uri}: cannot read (${(err as Error).message})`, { cause: err });
+  }
+}
+
+async function readGcs(uri: string, gcs: Storage): Promise<Buffer> {
+  const { bucket, object } = parseGsUri(uri);
+  if (!object) throw new DataError(`${uri} names a bucket, not an object: use gs://bucket/path/to/file`);
+  try {
+    const [bytes] = await gcs.bucket(bucket).file(object).download();
+    return bytes;
+  } catch (err) {
+    const status = gcsStatus(err);
+    if (status === 404) throw new DataError(`${uri} does not exist: check the bucket and object name`, { cause: err });
+    if (status === 401 || status === 403) {
+      throw new DataError(`${uri}: access denied (HTTP ${status}): grant the workload's service account roles/storage.objectViewer on gs://${bucket}`, { cause: err });
+    }
+    throw new DataError(`${uri}: download failed (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** GET over https, following up to MAX_REDIRECTS redirects (https only); `uri` is the one the user gave. */
+function download(uri: string, url: string, ca: string | undefined, timeoutMs: number, redirects: number): Promise<Buffer> {
+  const via = url === uri ? '' : ` (redirected to ${url})`;
+  return new Promise<Buffer>((resolve, reject) => {
+    const fail = (message: string, cause?: unknown) => reject(new DataError(`${uri}${via}: ${message}`, { cause }));
+    const request = https.get(url, { ...(ca ? { ca } : {}), timeout: timeoutMs }, (response) => {
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if ([301, 302, 303, 307, 308].includes(status) && location) {
+        response.resume();
+        const next = new URL(location, url).toString();
+        if (redirects >= MAX_REDIRECTS) return fail(`more than ${MAX_REDIRECTS} redirects: use the file's final URL`);
+        if (!next.startsWith('https://')) return fail(`redirected to ${next}, which is not https://: use an https:// URL that serves the file`);
+        return resolve(download(uri, next, ca, timeoutMs, redirects + 1));
+      }
+      if (status !== 200) {
+        response.resume();
+        return fail(`HTTP ${status} ${response.statusMessage ?? ''}`.trimEnd() + ': check the URL');
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      response.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+      });
+      response.on('error', (err) => fail(`download interrupted after ${received} bytes (${err.message}): the connection dropped; retry`, err));
+      response.on('end', () => {
+        const expected = Number(response.headers['content-length'] ?? NaN);
+        if (response.complete && (Number.isNaN(expected) || expected === received)) resolve(Buffer.concat(chunks, received));
+        else fail(`download ended after ${received} bytes${Number.isNaN(expected) ? '' : ` of ${expected}`}: the connection dropped; retry`);
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error(`no data for ${timeoutMs / 1000} s`)));
+    request.on('error', (err) => fail(`download failed (${err.message}): check the URL and that the host is reachable`, err));
+  });
+}
+
+function preview(names: string[]): string {
+  if (names.length === 0) return 'no files';
+  const shown = names.slice(0, 20).join(', ');
+  return names.length > 20 ? `${shown} and ${names.length - 20} more` : shown;
+}

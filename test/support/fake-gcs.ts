@@ -1,0 +1,67 @@
+// fake-gcs-server (built by the set-up) on a free loopback port, in memory, for gs:// tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Storage } from '@google-cloud/storage';
+import { makeStorage } from '../../operator/src/artifacts/gcs.js';
+import { startProcess, tailOf } from '../../operator/src/local/process.js';
+import { toolPath } from '../../operator/src/local/toolchain.js';
+
+export interface FakeGcs {
+  /** http://127.0.0.1:PORT, the value for STORAGE_EMULATOR_HOST. */
+  url: string;
+  /** A client for this server, made the way the operator makes one from STORAGE_EMULATOR_HOST. */
+  storage: Storage;
+  stop(): Promise<void>;
+}
+
+export async function startFakeGcs(options: { buckets?: string[] } = {}): Promise<FakeGcs> {
+  const dir = mkdtempSync(join(tmpdir(), 'orchard-fake-gcs-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = startProcess(
+    'fake-gcs-server',
+    toolPath('fake-gcs-server'),
+    ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'memory', '-log-level', 'warn'],
+    join(dir, 'fake-gcs-server.log'),
+  );
+  const stop = async () => {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    const deadline = Date.now() + 10_000;
+    while (!(await answers(`${url}/_internal/healthcheck`))) {
+      if (exited || Date.now() > deadline) throw new Error(`fake-gcs-server did not answer on ${url}:\n${tailOf(proc.logFile)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const storage = makeStorage({ STORAGE_EMULATOR_HOST: url });
+    for (const bucket of options.buckets ?? []) await storage.createBucket(bucket);
+    return { url, storage, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false; // not listening yet
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
