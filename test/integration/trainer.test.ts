@@ -1,0 +1,254 @@
+// The Python trainer (images/trainer/orchard_trainer.py) on small prepared directories written here
+// by hand: what `train` writes, that its metrics agree with `predict`'s scores, and that bad input
+// fails with one line and leaves no model behind.
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PreparedDataset } from '../../operator/src/training/prepared.js';
+import { trainerCommand } from '../../operator/src/training/trainer.js';
+
+const work = await mkdtemp(join(tmpdir(), 'orchard-trainer-'));
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+type Task = PreparedDataset['task'];
+const COLOURS = ['red', 'green', 'blue', 'NA', '']; // "NA" and "" are categories, not missing values
+const FEATURES: PreparedDataset['features'] = [
+  { name: 'colour', type: 'Categorical' },
+  { name: 'x', type: 'Numeric' },
+  { name: 'z', type: 'Numeric' },
+];
+const SPLITS = { train: 420, validation: 60, test: 120 };
+
+/** mulberry32: a small deterministic generator, so every run trains on the same rows. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 600 rows whose label depends on all three features (plus noise), split train/validation/test. */
+async function prepared(name: string, task: Task, catboost: Partial<PreparedDataset['catboost']> = {}): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir, { recursive: true });
+  const rand = random(7);
+  const effect: Record<string, number> = { red: 1, green: -0.5, blue: 0.2, NA: 0, '': 0.4 };
+  const rows: string[] = [];
+  for (let i = 0; i < SPLITS.train + SPLITS.validation + SPLITS.test; i++) {
+    const colour = COLOURS[Math.floor(rand() * COLOURS.length)]!;
+    const x = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    const missing = rand() < 0.05;
+    const z = rand();
+    const score = effect[colour]! + 1.5 * (missing ? 0 : x) + z + 0.4 * (rand() - 0.5);
+    const label = task === 'Regression' ? Math.log1p(Math.exp(score) * 3) : task === 'BinaryClassification' ? Number(score > 0.6) : score < 0 ? 0 : score < 1.2 ? 1 : 2;
+    rows.push([String(label), colour, missing ? '' : String(x), String(z)].join('\t'));
+  }
+  const header = ['label', ...FEATURES.map((f) => f.name)].join('\t');
+  let start = 0;
+  for (const [split, count] of Object.entries(SPLITS)) {
+    await writeFile(join(dir, `${split}.tsv`), [header, ...rows.slice(start, start + count)].map((l) => `${l}\n`).join(''));
+    start += count;
+  }
+  const dataset: PreparedDataset = {
+    version: 1,
+    task,
+    features: FEATURES,
+    ...(task === 'BinaryClassification' ? { classNames: ['no', 'yes'] } : task === 'MulticlassClassification' ? { classNames: ['low', 'mid', 'high'] } : {}),
+    target: { column: 'y', transform: task === 'Regression' ? 'Log1p' : 'None', scale: task === 'Regression' ? 1000 : 1 },
+    rows: SPLITS,
+    catboost: { iterations: 50, depth: 4, randomSeed: 0, learningRate: 0.2, ...catboost },
+    compute: { device: 'CPU', gpus: 0 },
+    evaluation: { topFraction: 0.1 },
+  };
+  await writeFile(join(dir, 'dataset.json'), `${JSON.stringify(dataset, null, 2)}\n`);
+  return dir;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function trainer(args: string[]): Promise<Run> {
+  const { python, script } = trainerCommand();
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function train(data: string): Promise<{ out: string; run: Run; metrics: any; shap: { name: string; importance: number }[] }> {
+  const out = join(data, '..', `${data.split('/').at(-1)}-model`);
+  const run = await trainer(['train', '--data', data, '--out', out]);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const json = async (file: string) => JSON.parse(await readFile(join(out, file), 'utf8'));
+  return { out, run, metrics: await json('metrics.json'), shap: await json('shap.json') };
+}
+
+/** `predict` on test.tsv: the header and one row of float64 per test row. */
+async function predict(data: string, out: string): Promise<{ header: string[]; rows: number[][]; labels: number[] }> {
+  const file = join(out, 'test-predictions.tsv');
+  const run = await trainer(['predict', '--model', join(out, 'model.cbm'), '--data', join(data, 'test.tsv'), '--dataset', join(data, 'dataset.json'), '--out', file]);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const [header, ...lines] = (await readFile(file, 'utf8')).trimEnd().split('\n');
+  const labels = (await readFile(join(data, 'test.tsv'), 'utf8')).trimEnd().split('\n').slice(1).map((l) => Number(l.split('\t')[0]));
+  return { header: header!.split('\t'), rows: lines.map((l) => l.split('\t').map(Number)), labels };
+}
+
+const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
+
+function expectCommon(out: string, metrics: any, shap: { name: string; importance: number }[], stdout: string) {
+  for (const file of ['model.cbm', 'model.json', 'metrics.json', 'shap.json']) expect(existsSync(join(out, file))).toBe(true);
+  expect(metrics.iterations).toBe(50);
+  expect(metrics.treeCount).toBeGreaterThan(0);
+  expect(metrics.treeCount).toBeLessThanOrEqual(50);
+  expect(metrics.device).toBe('CPU');
+  expect(metrics.catboostVersion).toBe('1.2.10');
+  expect(metrics.trainSeconds).toBeGreaterThan(0);
+  expect(metrics.params.random_seed).toBe(0);
+  for (const v of [...Object.values(metrics.metrics), ...Object.values(metrics.baseline)]) expect(Number.isFinite(v)).toBe(true);
+  expect(shap.map((f) => f.name).sort()).toEqual(FEATURES.map((f) => f.name).sort());
+  expect(shap.map((f) => f.importance)).toEqual(shap.map((f) => f.importance).sort((a, b) => b - a));
+  expect(shap[0]!.importance).toBeGreaterThan(0);
+  // Progress: one line per ~10% of the iterations, then a summary.
+  expect(stdout.split('\n').filter((l) => /^train: iteration \d+\/50, /.test(l)).length).toBeGreaterThanOrEqual(5);
+  expect(stdout).toMatch(/^train: done in /m);
+}
+
+describe('orchard_trainer.py train and predict', () => {
+  test('regression: RMSE, MAE and R2 in original units agree with predict on test.tsv', async () => {
+    const data = await prepared('regression', 'Regression');
+    const { out, run, metrics, shap } = await train(data);
+    expectCommon(out, metrics, shap, run.stdout);
+    expect(metrics.task).toBe('Regression');
+    expect(metrics.lossFunction).toBe('RMSE');
+    // Without early stopping the validation split only informs: all 50 trees are kept.
+    expect(metrics.bestIteration).toBeLessThan(50);
+    expect(metrics.treeCount).toBe(50);
+    expect(metrics.params.use_best_model).toBe(false);
+    expect(metrics.metrics.R2).toBeGreaterThan(0.5);
+    expect(metrics.metrics.R2).toBeLessThanOrEqual(1);
+    expect(metrics.baseline.R2).toBeLessThanOrEqual(0);
+    expect(metrics.metrics.RMSE).toBeLessThan(metrics.baseline.RMSE);
+
+    const { header, rows, labels } = await predict(data, out);
+    expect(header).toEqual(['raw_0']);
+    expect(rows).toHaveLength(SPLITS.test);
+    const original = (y: number) => Math.expm1(y) * 1000;
+    const errors = rows.map((r, i) => original(r[0]!) - original(labels[i]!));
+    expect(relative(Math.sqrt(mean(errors.map((e) => e * e))), metrics.metrics.RMSE)).toBeLessThan(1e-9);
+    expect(relative(mean(errors.map(Math.abs)), metrics.metrics.MAE)).toBeLessThan(1e-9);
+
+    // The JSON model carries the category strings, verbatim ("NA" and "" included), for the exporter.
+    const model = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
+    expect(model.features_info.cat_features_hash.map((h: { value: string }) => h.value).sort()).toEqual([...COLOURS].sort());
+  });
+
+  test('binary: a learnable signal gives AUC well above 0.5; probabilities are CatBoost sigmoid outputs summing to 1', async () => {
+    const data = await prepared('binary', 'BinaryClassification', { earlyStoppingRounds: 5, learningRate: 0.6 });
+    const { out, run, metrics, shap } = await train(data);
+    expectCommon(out, metrics, shap, run.stdout);
+    expect(run.stdout).toMatch(/^train: iteration \d+\/50, validation Logloss [\d.]+ \(best [\d.]+ at \d+\)$/m);
+    const m = metrics.metrics;
+    expect(m.AUC).toBeGreaterThan(0.8);
+    expect(m.AUC).toBeLessThanOrEqual(1);
+    expect(metrics.baseline.AUC).toBe(0.5);
+    expect(m.LogLoss).toBeLessThan(metrics.baseline.LogLoss);
+    for (const k of ['Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK']) {
+      expect(m[k]).toBeGreaterThanOrEqual(0);
+      expect(m[k]).toBeLessThanOrEqual(1);
+    }
+    expect(m.LiftAtK).toBeGreaterThan(1);
+    // Early stopping (at this learning rate it does stop) keeps the trees up to the best validation iteration.
+    expect(run.stdout).toMatch(/^train: done in [\d.]+ s, stopped early after \d+ iterations, \d+ trees; test AUC /m);
+    expect(metrics.treeCount).toBeLessThan(50);
+    expect(metrics.treeCount).toBe(metrics.bestIteration + 1);
+    expect(metrics.params.use_best_model).toBe(true);
+
+    const { header, rows, labels } = await predict(data, out);
+    expect(header).toEqual(['raw_0', 'proba_0', 'proba_1']);
+    for (const [raw, p0, p1] of rows) {
+      expect(Math.abs(p0! + p1! - 1)).toBeLessThan(1e-15);
+      expect(relative(1 / (1 + Math.exp(-raw!)), p1!)).toBeLessThan(1e-12);
+    }
+    // AUC from every (positive, negative) pair, ties counting one half.
+    const pos = rows.filter((_, i) => labels[i] === 1).map((r) => r[2]!);
+    const neg = rows.filter((_, i) => labels[i] === 0).map((r) => r[2]!);
+    const wins = pos.reduce((s, p) => s + neg.reduce((t, q) => t + (p > q ? 1 : p === q ? 0.5 : 0), 0), 0);
+    expect(relative(wins / (pos.length * neg.length), m.AUC)).toBeLessThan(1e-12);
+    const clip = (p: number) => Math.min(Math.max(p, 1e-15), 1 - 1e-15);
+    const logloss = mean(rows.map((r, i) => -Math.log(clip(labels[i] === 1 ? r[2]! : r[1]!))));
+    expect(relative(logloss, m.LogLoss)).toBeLessThan(1e-9);
+  });
+
+  test('multiclass: three classes, one raw score and probability per class', async () => {
+    const data = await prepared('multiclass', 'MulticlassClassification');
+    const { out, run, metrics, shap } = await train(data);
+    expectCommon(out, metrics, shap, run.stdout);
+    expect(metrics.lossFunction).toBe('MultiClass');
+    expect(metrics.params.class_names).toEqual([0, 1, 2]);
+    expect(metrics.metrics.Accuracy).toBeGreaterThan(metrics.baseline.Accuracy);
+    expect(metrics.metrics.LogLoss).toBeLessThan(metrics.baseline.LogLoss);
+
+    const { header, rows, labels } = await predict(data, out);
+    expect(header).toEqual(['raw_0', 'raw_1', 'raw_2', 'proba_0', 'proba_1', 'proba_2']);
+    for (const r of rows) {
+      expect(Math.abs(r[3]! + r[4]! + r[5]! - 1)).toBeLessThan(1e-12);
+      const top = Math.max(r[0]!, r[1]!, r[2]!);
+      const e = r.slice(0, 3).map((v) => Math.exp(v - top));
+      const sum = e[0]! + e[1]! + e[2]!;
+      e.forEach((v, k) => expect(relative(v / sum, r[3 + k]!)).toBeLessThan(1e-12));
+    }
+    const accuracy = mean(rows.map((r, i) => Number(r.slice(3).indexOf(Math.max(...r.slice(3))) === labels[i])));
+    expect(relative(accuracy, metrics.metrics.Accuracy)).toBeLessThan(1e-12);
+  });
+
+  describe('bad input: exit code 2, one line naming the problem, no model written', () => {
+    const failing = async (name: string, damage: (dir: string) => Promise<void>, said: RegExp) => {
+      const data = await prepared(name, 'BinaryClassification');
+      await damage(data);
+      const out = join(work, `${name}-model`);
+      const run = await trainer(['train', '--data', data, '--out', out]);
+      expect(run.code).toBe(2);
+      const lines = run.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^orchard train: /);
+      expect(lines[0]).toMatch(said);
+      expect(run.stderr).not.toContain('Traceback');
+      expect(existsSync(out)).toBe(false);
+    };
+    const edit = async (file: string, change: (lines: string[]) => void) => {
+      const lines = (await readFile(file, 'utf8')).split('\n');
+      change(lines);
+      await writeFile(file, lines.join('\n'));
+    };
+
+    test('a header that differs from dataset.json', () =>
+      failing('bad-header', (d) => edit(join(d, 'test.tsv'), (l) => (l[0] = 'label\tcolour\tx\tzz')), /test\.tsv: header column 4 is "zz" but dataset\.json expects "z"/));
+
+    test('a non-numeric value in a Numeric column', () =>
+      failing(
+        'bad-number',
+        (d) => edit(join(d, 'validation.tsv'), (l) => (l[4] = l[4]!.replace(/\t[^\t]*$/, '\tabc'))),
+        /validation\.tsv line 5: Numeric column "z" has "abc"/,
+      ));
+
+    test('an empty test split', () =>
+      failing('no-test', (d) => edit(join(d, 'test.tsv'), (l) => l.splice(1)), /test\.tsv has no rows: the test split is empty/));
+  });
+});
