@@ -4,7 +4,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/jest-environment.js',
   testMatch: ['<rootDir>/operator/src/**/*.test.ts', '<rootDir>/test/integration/**/*.test.ts'],
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',

@@ -31,7 +31,7 @@ export const catboostParams = z
     earlyStoppingRounds: z.int32().min(1).max(10000).optional().describe('Stop when the validation metric has not improved for this many trees.'),
     randomSeed: z.int32().min(0).default(0).describe('Seed, for reproducible models.'),
     oneHotMaxSize: z.int32().min(1).max(255).optional().describe('Categorical features with at most this many values are one-hot encoded instead of CTR-encoded.'),
-    maxCtrComplexity: z.int32().min(1).max(8).optional().describe('Largest number of categorical features combined in one CTR. CatBoost 1.2 uses 1 on CPU (no combinations) unless set; 2 to 4 lets it learn from feature combinations.'),
+    maxCtrComplexity: z.int32().min(1).max(8).optional().describe('Largest number of categorical features combined in one CTR; unset, CatBoost chooses (up to 4 on CPU, but 1, no combinations, below 200 iterations).'),
     borderCount: z.int32().min(1).max(65535).optional().describe('Number of splits considered per numeric feature.'),
     extra: z
       .record(z.string().regex(/^[a-z][a-z0-9_]*$/).max(64), z.string().max(256))

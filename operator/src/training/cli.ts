@@ -1,0 +1,99 @@
+// `orchard prepare|train|export|publish|all`: what a TrainingRun's Pod runs, one step per container.
+//
+//   --spec FILE      a TrainingRun manifest (YAML or JSON); or ORCHARD_TRAINING_SPEC holding the spec as JSON
+//   --work DIR       the work directory shared by the steps (default ./orchard-work)
+//   --to URI         publish: artifact location, file:///… or gs://… (default spec.artifactUri)
+//   --data-root DIR  read file:///opt/orchard/data/… from DIR instead (running the examples outside the image)
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
+import { DataError, makeStorage } from '../artifacts/sources.js';
+import { ExportError } from '../export/compile.js';
+import { FeatureError } from '../features/transform.js';
+import { PrepareError } from './prepare.js';
+import { runPipeline, STEPS, type Step } from './pipeline.js';
+import { TrainerError } from './trainer.js';
+
+const IMAGE_DATA = 'file:///opt/orchard/data/';
+
+async function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
+  let raw: unknown;
+  let where: string;
+  if (file) {
+    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJSON());
+    const run = docs.find((d) => d?.kind === 'TrainingRun') ?? docs[0];
+    raw = run?.spec ?? run;
+    where = file;
+  } else if (process.env.ORCHARD_TRAINING_SPEC) {
+    raw = JSON.parse(process.env.ORCHARD_TRAINING_SPEC);
+    where = 'ORCHARD_TRAINING_SPEC';
+  } else {
+    throw new PrepareError('no training spec: pass --spec FILE or set ORCHARD_TRAINING_SPEC');
+  }
+  const parsed = trainingRunSpec.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
+    throw new PrepareError(`${where}: ${field}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function withDataRoot(spec: TrainingRunSpec, root: string | undefined): TrainingRunSpec {
+  if (!root) return spec;
+  const rewrite = <T extends { uri: string }>(s: T): T => (s.uri.startsWith(IMAGE_DATA) ? { ...s, uri: `file://${resolve(root)}/${s.uri.slice(IMAGE_DATA.length)}` } : s);
+  return { ...spec, data: { ...spec.data, source: rewrite(spec.data.source), ...(spec.data.testSource ? { testSource: rewrite(spec.data.testSource) } : {}) } };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { spec: { type: 'string' }, work: { type: 'string' }, to: { type: 'string' }, 'data-root': { type: 'string' } },
+  });
+  const command = positionals[0];
+  const steps: readonly Step[] | undefined = command === 'all' ? STEPS : STEPS.includes(command as Step) ? [command as Step] : undefined;
+  if (!steps) {
+    process.stderr.write(`usage: orchard <${STEPS.join('|')}|all> [--spec FILE] [--work DIR] [--to URI] [--data-root DIR]\n`);
+    return 2;
+  }
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const spec = withDataRoot(await loadSpec(values.spec), values['data-root']);
+    const artifactUri = values.to ?? spec.artifactUri;
+    const needsGcs = [spec.data.source.uri, spec.data.testSource?.uri, artifactUri].some((u) => u?.startsWith('gs://'));
+    const { summary, seconds } = await runPipeline(
+      {
+        spec,
+        workDir: resolve(values.work ?? 'orchard-work'),
+        ...(artifactUri ? { artifactUri } : {}),
+        ...(needsGcs ? { gcs: makeStorage() } : {}),
+        producerVersion: process.env.ORCHARD_VERSION ?? 'dev',
+        log,
+      },
+      steps,
+    );
+    log(`${steps.join(' → ')} finished in ${Object.values(seconds).reduce((a, b) => a + b, 0).toFixed(1)} s (${Object.entries(seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
+    if (summary) {
+      const message = JSON.stringify(summary);
+      log(message);
+      const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
+      if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
+    }
+    return 0;
+  } catch (err) {
+    const step = steps.length === 1 ? steps[0] : 'pipeline';
+    if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError || err instanceof TrainerError || err instanceof ExportError || err instanceof z.ZodError) {
+      process.stderr.write(`orchard ${step}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`orchard ${step}: unexpected failure: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,159 @@
+// `orchard export`: compiles the trained CatBoost model to ONNX, then refuses to hand it on unless
+// onnxruntime reproduces CatBoost's own predictions on every test row.
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compileCatboostModel, ExportError } from '../export/compile.js';
+import { catboostModel } from '../export/catboost-json.js';
+import { createSession, runModel, type ModelOutputs } from '../export/onnx-runner.js';
+import { categoricalProfile, numericProfile, type ReferenceProfile } from '../features/profile.js';
+import { inputSchema, type InputSchema } from '../features/schema.js';
+import { inverseLabel } from '../features/target.js';
+import type { EncodedRow } from '../features/transform.js';
+import { runTrainer } from './trainer.js';
+import { readPreparedTsv } from './tsv.js';
+
+/** Largest allowed |onnx − catboost| / max(1, |catboost|), for raw scores, predictions and probabilities. */
+export const PARITY_TOLERANCE = 1e-5;
+
+export interface ParityReport {
+  rows: number;
+  /** max |a − b| / max(1, |b|) per output. */
+  maxError: Record<string, number>;
+  /** max |a − b| / |b| per output, over values with |b| > 0. */
+  maxRelativeError: Record<string, number>;
+}
+
+export interface ExportReport {
+  summary: ReturnType<typeof compileCatboostModel>['summary'];
+  compileSeconds: number;
+  onnxBytes: number;
+  parity: ParityReport;
+}
+
+export interface ExportOptions {
+  preparedDir: string;
+  modelDir: string;
+  producerVersion: string;
+  log?: (line: string) => void;
+}
+
+export async function exportModel(options: ExportOptions): Promise<ExportReport> {
+  const { preparedDir, modelDir } = options;
+  const log = options.log ?? (() => {});
+  const schema = inputSchema.parse(JSON.parse(await readFile(join(preparedDir, 'input-schema.json'), 'utf8')));
+  const parsed = catboostModel.safeParse(JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')));
+  if (!parsed.success) throw new ExportError(`${join(modelDir, 'model.json')} is not a CatBoost JSON model this exporter understands: ${parsed.error.issues[0]?.message}`);
+
+  const parts = await Promise.all(['train', 'validation', 'test'].map((p) => readPreparedTsv(join(preparedDir, `${p}.tsv`), schema.inputs)));
+  const vocabulary = new Map<string, Set<string>>();
+  schema.inputs.forEach((input, j) => {
+    if (input.type !== 'Categorical') return;
+    const seen = new Set<string>();
+    for (const part of parts) for (const row of part.rows) seen.add(row[j] as string);
+    vocabulary.set(input.name, seen);
+  });
+
+  const started = performance.now();
+  const compiled = compileCatboostModel({ model: parsed.data, schema, vocabulary, producerVersion: options.producerVersion });
+  const compileSeconds = (performance.now() - started) / 1000;
+  log(`export: ${compiled.summary.trees} trees, ${compiled.summary.ctrs} CTRs (${compiled.summary.combinationCtrs} on feature combinations), ${compiled.summary.oneHotFeatures} one-hot features → ${(compiled.onnx.length / 1e6).toFixed(1)} MB ONNX in ${compileSeconds.toFixed(2)} s`);
+
+  const test = parts[2]!;
+  const parity = await checkParity(compiled.onnx, schema, test.rows, join(preparedDir, 'test.tsv'), modelDir, preparedDir);
+  log(`export: ONNX matches CatBoost on ${parity.rows} test rows (max error ${Object.entries(parity.maxError).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')})`);
+
+  const onnxPath = join(modelDir, 'model.onnx');
+  await writeFile(`${onnxPath}.partial`, compiled.onnx);
+  await rename(`${onnxPath}.partial`, onnxPath);
+
+  // The reference profile gains the prediction distribution, for drift monitoring of outputs.
+  const profile = JSON.parse(await readFile(join(preparedDir, 'reference-profile.json'), 'utf8')) as ReferenceProfile;
+  const session = await createSession(compiled.onnx);
+  const outputs = await runModel(session, schema.inputs, test.rows);
+  await session.release();
+  profile.prediction = predictionProfile(schema, outputs, test.rows.length);
+  await writeFile(join(modelDir, 'reference-profile.json'), `${JSON.stringify(profile)}\n`);
+  await writeFile(join(modelDir, 'input-schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
+
+  const report: ExportReport = { summary: compiled.summary, compileSeconds, onnxBytes: compiled.onnx.length, parity };
+  await writeFile(join(modelDir, 'export.json'), `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
+
+function predictionProfile(schema: InputSchema, out: ModelOutputs, rows: number) {
+  if (schema.task === 'Regression') return numericProfile(out.prediction!);
+  const classes = schema.classNames!;
+  if (schema.task === 'BinaryClassification') return numericProfile(Float64Array.from({ length: rows }, (_, r) => out.probabilities![r * 2 + 1]!));
+  return categoricalProfile(
+    Array.from({ length: rows }, (_, r) => {
+      let best = 0;
+      for (let c = 1; c < classes.length; c++) if (out.probabilities![r * classes.length + c]! > out.probabilities![r * classes.length + best]!) best = c;
+      return classes[best]!;
+    }),
+    '\u0000none',
+  );
+}
+
+/** Compares onnxruntime's outputs with CatBoost's `predict` on the same rows; throws past the tolerance. */
+export async function checkParity(
+  onnx: Uint8Array,
+  schema: InputSchema,
+  rows: EncodedRow[],
+  tsvPath: string,
+  modelDir: string,
+  preparedDir: string,
+): Promise<ParityReport> {
+  const oraclePath = join(modelDir, `catboost-predictions-${process.pid}.tsv`);
+  try {
+    await runTrainer(['predict', '--model', join(modelDir, 'model.cbm'), '--data', tsvPath, '--dataset', join(preparedDir, 'dataset.json'), '--out', oraclePath]);
+    const expected = parseOracle(await readFile(oraclePath, 'utf8'));
+    const session = await createSession(onnx);
+    const got = await runModel(session, schema.inputs, rows);
+    await session.release();
+    return compareOutputs(schema, got, expected, rows.length);
+  } finally {
+    await rm(oraclePath, { force: true });
+  }
+}
+
+export interface OraclePredictions {
+  raw: number[][];
+  proba?: number[][];
+}
+
+export function parseOracle(text: string): OraclePredictions {
+  const lines = text.trim().split('\n');
+  const header = lines.shift()!.split('\t');
+  const rawCols = header.map((h, i) => (h.startsWith('raw_') ? i : -1)).filter((i) => i >= 0);
+  const probaCols = header.map((h, i) => (h.startsWith('proba_') ? i : -1)).filter((i) => i >= 0);
+  const cells = lines.map((l) => l.split('\t').map(Number));
+  return {
+    raw: cells.map((c) => rawCols.map((i) => c[i]!)),
+    ...(probaCols.length ? { proba: cells.map((c) => probaCols.map((i) => c[i]!)) } : {}),
+  };
+}
+
+export function compareOutputs(schema: InputSchema, got: ModelOutputs, expected: OraclePredictions, rows: number): ParityReport {
+  const maxError: Record<string, number> = {};
+  const maxRelativeError: Record<string, number> = {};
+  const compare = (output: string, row: number, a: number, b: number) => {
+    const err = Math.abs(a - b) / Math.max(1, Math.abs(b));
+    const rel = b === 0 ? (a === 0 ? 0 : Infinity) : Math.abs(a - b) / Math.abs(b);
+    if (!(err <= PARITY_TOLERANCE) || Number.isNaN(a) !== Number.isNaN(b)) {
+      throw new ExportError(`ONNX ${output} differs from CatBoost on test row ${row + 1}: ${a} vs ${b}; the exported model is not published`);
+    }
+    maxError[output] = Math.max(maxError[output] ?? 0, err);
+    maxRelativeError[output] = Math.max(maxRelativeError[output] ?? 0, rel);
+  };
+  if (expected.raw.length !== rows) throw new ExportError(`CatBoost scored ${expected.raw.length} rows, the test split has ${rows}`);
+  const inverse = schema.task === 'Regression' ? inverseLabel(schema.features.target) : undefined;
+  for (let r = 0; r < rows; r++) {
+    const want = expected.raw[r]!;
+    for (let k = 0; k < got.dimension; k++) compare('raw', r, got.raw[r * got.dimension + k]!, want[k]!);
+    if (inverse) compare('prediction', r, got.prediction![r]!, inverse(want[0]!));
+    const proba = expected.proba?.[r];
+    if (proba) proba.forEach((p, c) => compare('probabilities', r, got.probabilities![r * proba.length + c]!, p));
+  }
+  return { rows, maxError, maxRelativeError };
+}
+

@@ -1,0 +1,268 @@
+// `orchard prepare`: source data → CatBoost-ready train/validation/test files, the model input
+// schema serving enforces, and the reference profile drift monitoring compares against.
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DataSource } from '../api/v1alpha1/data.js';
+import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
+import { readSource, type Table } from '../artifacts/sources.js';
+import { referenceProfile, numericProfile } from '../features/profile.js';
+import type { InputSchema } from '../features/schema.js';
+import { classNamesFor, inverseLabel, labelEncoder } from '../features/target.js';
+import {
+  buildInputSchema, FeatureError, fitMultiLabel, recordEncoder, sourceColumn, tableRowReader, type EncodedRow, type RecordReader,
+} from '../features/transform.js';
+import { compileFilters, describeFilter } from './filters.js';
+import { PREPARED_VERSION, type PreparedDataset } from './prepared.js';
+import { assignParts, type Part } from './split.js';
+import type { Storage } from '@google-cloud/storage';
+
+/** A problem with the run's data or spec that a user must fix; the message names the column or file. */
+export class PrepareError extends Error {
+  override name = 'PrepareError';
+}
+
+export interface PrepareOptions {
+  spec: Pick<TrainingRunSpec, 'task' | 'data' | 'features' | 'catboost' | 'compute' | 'evaluation'>;
+  outDir: string;
+  gcs?: Storage;
+  /** Extra CA for https sources (tests). */
+  fetchCa?: string;
+  log?: (line: string) => void;
+}
+
+export interface PrepareResult {
+  dataset: PreparedDataset;
+  schema: InputSchema;
+}
+
+interface SourceRows {
+  source: string;
+  /** Row number in the source (1-based data row) for messages. */
+  rowNumbers: number[];
+  readers: RecordReader[];
+}
+
+const PART_FILES: Record<Part, string> = { train: 'train.tsv', validation: 'validation.tsv', test: 'test.tsv' };
+
+export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
+  const { spec, outDir } = options;
+  const log = options.log ?? (() => {});
+  const features = spec.features;
+  const required = requiredColumns(spec);
+
+  const load = async (source: DataSource, field: string): Promise<Table> => {
+    const table = await readSource(source, { ...(options.gcs ? { gcs: options.gcs } : {}), ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
+    const present = new Set(table.columns);
+    for (const [column, where] of required) {
+      if (!present.has(column)) {
+        throw new PrepareError(`column "${column}" (${where}) is not in ${table.source}; it has: ${preview(table.columns)}. Fix ${where} or ${field}`);
+      }
+    }
+    log(`prepare: read ${table.rows.length} rows × ${table.columns.length} columns from ${table.source}`);
+    return table;
+  };
+
+  const main = await load(spec.data.source, 'data.source');
+  const test = spec.data.testSource ? await load(spec.data.testSource, 'data.testSource') : undefined;
+
+  // Filters: bounds are learned on the main source and applied to both.
+  const mainRows = toRows(main);
+  const predicates = compileFilters(spec.data.filters ?? [], mainRows.readers);
+  const applyFilters = (rows: SourceRows): SourceRows => {
+    let kept = rows;
+    predicates.forEach((keep, k) => {
+      const before = kept.readers.length;
+      kept = pick(kept, kept.readers.map(keep));
+      const dropped = before - kept.readers.length;
+      if (dropped) log(`prepare: filter ${describeFilter(spec.data.filters![k]!)} dropped ${dropped} of ${before} rows of ${rows.source}`);
+    });
+    return kept;
+  };
+  let rows = applyFilters(mainRows);
+  let testRows = test ? applyFilters(toRows(test)) : undefined;
+
+  // Missing labels cannot be learned from.
+  const targetColumn = features.target.column;
+  const dropMissingTarget = (r: SourceRows): SourceRows => {
+    const kept = pick(r, r.readers.map((read) => !isBlank(read(targetColumn))));
+    if (kept.readers.length < r.readers.length) log(`prepare: dropped ${r.readers.length - kept.readers.length} rows of ${r.source} with no ${targetColumn}`);
+    return kept;
+  };
+  rows = dropMissingTarget(rows);
+  if (testRows) testRows = dropMissingTarget(testRows);
+
+  if (spec.data.dedupe === 'ExactRows') {
+    const columns = [...new Set([...features.columns.map(sourceColumn), targetColumn])];
+    const seen = new Set<string>();
+    const before = rows.readers.length;
+    rows = pick(rows, rows.readers.map((read) => {
+      const key = JSON.stringify(columns.map((c) => read(c) ?? null));
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    }));
+    log(`prepare: dedupe removed ${before - rows.readers.length} of ${before} rows that repeat an earlier row`);
+  }
+
+  // Split.
+  const parts = assignParts(rows.readers, spec.data.split, testRows ? 0 : Number(spec.data.split.testFraction ?? 0));
+  const byPart: Record<Part, SourceRows> = {
+    train: pick(rows, parts.map((p) => p === 'train')),
+    validation: pick(rows, parts.map((p) => p === 'validation')),
+    test: testRows ?? pick(rows, parts.map((p) => p === 'test')),
+  };
+  for (const part of ['train', 'validation', 'test'] as Part[]) {
+    if (byPart[part].readers.length === 0) {
+      throw new PrepareError(
+        `the ${part} split is empty (${rows.readers.length} rows after filters and dedupe): loosen data.filters, or raise data.split.${part === 'validation' ? 'validationFraction' : part === 'test' ? 'testFraction' : 'validationFraction/testFraction so rows remain'}`,
+      );
+    }
+  }
+
+  // Labels and features, learned on train only.
+  const classNames = spec.task === 'Regression' ? undefined : wrap(() => classNamesFor(spec.task, features.target, byPart.train.readers.map((r) => r(targetColumn))));
+  const encodeLabel = labelEncoder(spec.task, features.target, classNames);
+  const multiLabel = fitMultiLabel(features, byPart.train.readers);
+  const schema = buildInputSchema(spec.task, features, multiLabel, classNames);
+  const encode = recordEncoder(schema);
+
+  const staging = `${outDir}.partial-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  let trainEncoded: EncodedRow[] = [];
+  let trainLabels: number[] = [];
+  for (const part of ['train', 'validation', 'test'] as Part[]) {
+    const r = byPart[part];
+    const lines: string[] = [['label', ...schema.inputs.map((i) => i.name)].join('\t')];
+    const encodedRows: EncodedRow[] = [];
+    const labels: number[] = [];
+    r.readers.forEach((read, i) => {
+      const at = `row ${r.rowNumbers[i]} of ${r.source}`;
+      let label: number | null;
+      let encoded: EncodedRow;
+      try {
+        label = encodeLabel(read(targetColumn));
+        encoded = encode(read);
+      } catch (err) {
+        if (err instanceof FeatureError) throw new PrepareError(`${at}: ${err.message}`, { cause: err });
+        throw err;
+      }
+      lines.push([label, ...encoded].map(cell).join('\t'));
+      if (part === 'train') {
+        encodedRows.push(encoded);
+        labels.push(label!);
+      }
+    });
+    await writeFile(join(staging, PART_FILES[part]), `${lines.join('\n')}\n`);
+    if (part === 'train') {
+      trainEncoded = encodedRows;
+      trainLabels = labels;
+    }
+  }
+
+  const dataset: PreparedDataset = {
+    version: PREPARED_VERSION,
+    task: spec.task,
+    features: schema.inputs.map((i) => ({ name: i.name, type: i.type })),
+    ...(classNames ? { classNames } : {}),
+    target: {
+      column: targetColumn,
+      transform: spec.task === 'Regression' ? features.target.transform : 'None',
+      scale: spec.task === 'Regression' && features.target.scale !== undefined ? Number(features.target.scale) : 1,
+    },
+    rows: { train: byPart.train.readers.length, validation: byPart.validation.readers.length, test: byPart.test.readers.length },
+    catboost: catboostOf(spec.catboost),
+    compute: { device: spec.compute?.device ?? 'CPU', gpus: spec.compute?.gpus ?? 0 },
+    evaluation: {
+      ...(spec.evaluation?.primaryMetric ? { primaryMetric: spec.evaluation.primaryMetric } : {}),
+      topFraction: Number(spec.evaluation?.topFraction ?? '0.1'),
+    },
+  };
+  const inverse = inverseLabel(features.target);
+  const targetProfile = spec.task === 'Regression' ? numericProfile(trainLabels.map(inverse)) : classProfile(trainLabels, classNames!);
+  const profile = referenceProfile(schema.inputs, trainEncoded, targetProfile);
+
+  await writeFile(join(staging, 'dataset.json'), `${JSON.stringify(dataset, null, 2)}\n`);
+  await writeFile(join(staging, 'input-schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
+  await writeFile(join(staging, 'reference-profile.json'), `${JSON.stringify(profile)}\n`);
+  await mkdir(dirname(outDir), { recursive: true });
+  await rm(outDir, { recursive: true, force: true });
+  await rename(staging, outDir);
+  log(`prepare: ${dataset.rows.train} train, ${dataset.rows.validation} validation, ${dataset.rows.test} test rows; ${schema.inputs.length} model inputs`);
+  return { dataset, schema };
+}
+
+function classProfile(labels: number[], classNames: string[]) {
+  const counts = new Array<number>(classNames.length).fill(0);
+  for (const l of labels) counts[l]!++;
+  return {
+    type: 'Categorical' as const,
+    count: labels.length,
+    missing: 0,
+    distinct: classNames.length,
+    shares: Object.fromEntries(classNames.map((c, i) => [c, counts[i]! / (labels.length || 1)])),
+    otherShare: 0,
+  };
+}
+
+function catboostOf(c: TrainingRunSpec['catboost']): PreparedDataset['catboost'] {
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const out: PreparedDataset['catboost'] = { iterations: c?.iterations ?? 1000, depth: c?.depth ?? 6, randomSeed: c?.randomSeed ?? 0 };
+  const optional = {
+    learningRate: num(c?.learningRate),
+    l2LeafReg: num(c?.l2LeafReg),
+    lossFunction: c?.lossFunction,
+    earlyStoppingRounds: c?.earlyStoppingRounds,
+    oneHotMaxSize: c?.oneHotMaxSize,
+    maxCtrComplexity: c?.maxCtrComplexity,
+    borderCount: c?.borderCount,
+    extra: c?.extra,
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+function cell(v: number | string | null): string {
+  if (typeof v === 'number') return Number.isNaN(v) ? '' : String(v);
+  return v ?? '';
+}
+
+function isBlank(v: unknown): boolean {
+  return v === null || v === undefined || v === '';
+}
+
+function wrap<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof FeatureError) throw new PrepareError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+function toRows(table: Table): SourceRows {
+  const reader = tableRowReader(table.columns);
+  return { source: table.source, rowNumbers: table.rows.map((_, i) => i + 1), readers: table.rows.map(reader) };
+}
+
+function pick(rows: SourceRows, keep: boolean[]): SourceRows {
+  return {
+    source: rows.source,
+    rowNumbers: rows.rowNumbers.filter((_, i) => keep[i]),
+    readers: rows.readers.filter((_, i) => keep[i]),
+  };
+}
+
+function preview(values: string[]): string {
+  return values.length > 12 ? `${values.slice(0, 12).join(', ')}, ... (${values.length} in all)` : values.join(', ');
+}
+
+/** Every source column the run reads, with the spec field that names it. */
+function requiredColumns(spec: PrepareOptions['spec']): [string, string][] {
+  const out: [string, string][] = [[spec.features.target.column, 'features.target.column']];
+  spec.features.columns.forEach((f, i) => out.push([sourceColumn(f), `features.columns[${i}]${f.column ? '.column' : '.name'}`]));
+  (spec.data.filters ?? []).forEach((f, i) => out.push([f.column, `data.filters[${i}].column`]));
+  (spec.data.split.groupColumns ?? []).forEach((c, i) => out.push([c, `data.split.groupColumns[${i}]`]));
+  if (spec.data.split.orderColumn) out.push([spec.data.split.orderColumn, 'data.split.orderColumn']);
+  return out;
+}

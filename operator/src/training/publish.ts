@@ -1,0 +1,70 @@
+// `orchard publish`: uploads a run's artifacts to its artifact location, all or nothing, and
+// returns the summary the operator shows in the TrainingRun's status.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Storage } from '@google-cloud/storage';
+import { publishArtifacts } from '../artifacts/store.js';
+
+export const ARTIFACT_FILES = [
+  { name: 'model.onnx', contentType: 'application/octet-stream' },
+  { name: 'model.cbm', contentType: 'application/octet-stream' },
+  { name: 'input-schema.json', contentType: 'application/json' },
+  { name: 'reference-profile.json', contentType: 'application/json' },
+  { name: 'metrics.json', contentType: 'application/json' },
+  { name: 'shap.json', contentType: 'application/json' },
+  { name: 'export.json', contentType: 'application/json' },
+] as const;
+
+/** What a finished run reports back; small enough for a container termination message (4 KiB). */
+export interface RunSummary {
+  artifactUri: string;
+  metrics: Record<string, number>;
+  baseline?: Record<string, number>;
+  topFeatures: { name: string; importance: number }[];
+  rows: { train: number; validation: number; test: number };
+  trees: number;
+  bestIteration?: number;
+  trainSeconds?: number;
+  device?: string;
+  parityMaxError?: number;
+}
+
+export interface PublishOptions {
+  preparedDir: string;
+  modelDir: string;
+  artifactUri: string;
+  gcs?: Storage;
+  log?: (line: string) => void;
+}
+
+export async function publish(options: PublishOptions): Promise<RunSummary> {
+  const uri = options.artifactUri.endsWith('/') ? options.artifactUri : `${options.artifactUri}/`;
+  const files = await Promise.all(
+    ARTIFACT_FILES.map(async (f) => ({ name: f.name, contentType: f.contentType, bytes: await readFile(join(options.modelDir, f.name)) })),
+  );
+  await publishArtifacts(uri, files, options.gcs ? { gcs: options.gcs } : {});
+  options.log?.(`publish: ${files.length} files, ${(files.reduce((n, f) => n + f.bytes.length, 0) / 1e6).toFixed(1)} MB → ${uri}`);
+  return summarize(options.preparedDir, options.modelDir, uri);
+}
+
+export async function summarize(preparedDir: string, modelDir: string, artifactUri: string): Promise<RunSummary> {
+  const json = async (path: string) => JSON.parse(await readFile(path, 'utf8'));
+  const metrics = await json(join(modelDir, 'metrics.json'));
+  const shap = (await json(join(modelDir, 'shap.json'))) as { name: string; importance: number }[];
+  const dataset = await json(join(preparedDir, 'dataset.json'));
+  const exported = await json(join(modelDir, 'export.json'));
+  const round = (v: number) => Number(v.toPrecision(6));
+  const summary: RunSummary = {
+    artifactUri,
+    metrics: Object.fromEntries(Object.entries(metrics.metrics as Record<string, number>).map(([k, v]) => [k, round(v)])),
+    topFeatures: shap.slice(0, 5).map((f) => ({ name: f.name, importance: round(f.importance) })),
+    rows: dataset.rows,
+    trees: metrics.treeCount,
+    parityMaxError: Math.max(0, ...Object.values(exported.parity.maxError as Record<string, number>)),
+  };
+  if (metrics.baseline) summary.baseline = Object.fromEntries(Object.entries(metrics.baseline as Record<string, number>).map(([k, v]) => [k, round(v)]));
+  if (metrics.bestIteration !== undefined) summary.bestIteration = metrics.bestIteration;
+  if (metrics.trainSeconds !== undefined) summary.trainSeconds = round(metrics.trainSeconds);
+  if (metrics.device) summary.device = metrics.device;
+  return summary;
+}

@@ -1,0 +1,158 @@
+// `orchard prepare|train|export|publish` as a training Pod runs it: a real process, real files,
+// gs:// through fake-gcs-server, https through a loopback server, and bad input that must fail
+// with one line naming the problem and publish nothing.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { stringify } from 'yaml';
+import { readArtifact, readManifest } from '../../operator/src/artifacts/store.js';
+import { repoRoot } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs.js';
+import { startHttpsServer, type HttpsServer } from '../support/https-server.js';
+import { makeZip } from '../support/zip.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function orchard(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'operator', 'src', 'training', 'cli.ts'), ...args], {
+      cwd: work,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let work: string;
+let gcs: FakeGcs;
+let https: HttpsServer;
+const salariesCsv = () => readFile(join(repoRoot, 'data', 'ai-jobs-salaries', 'salaries.csv'));
+
+/** The salaries example with test-sized settings, written as a TrainingRun manifest. */
+async function specFile(name: string, change: (spec: any) => Promise<void> | void = () => {}): Promise<string> {
+  const spec: any = exampleTrainingRun('salaries.yaml');
+  spec.catboost = { iterations: 60, learningRate: '0.3', depth: 4, randomSeed: 0, maxCtrComplexity: 2 };
+  await change(spec);
+  const path = join(work, `${name}.yaml`);
+  await writeFile(path, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec }));
+  return path;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'orchard-cli-'));
+  gcs = await startFakeGcs({ buckets: ['orchard-data', 'orchard-artifacts'] });
+  await gcs.storage.bucket('orchard-data').file('salaries/salaries.csv').save(await salariesCsv());
+}, 60_000);
+
+afterAll(async () => {
+  await gcs?.stop();
+  await https?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('the training pipeline', () => {
+  it('reads gs://, trains, exports and publishes to gs://, and reports the run in the termination message', async () => {
+    const spec = await specFile('gcs-run', (s) => (s.data.source.uri = 'gs://orchard-data/salaries/salaries.csv'));
+    const terminationLog = join(work, 'termination-log');
+    const to = 'gs://orchard-artifacts/runs/gcs-run/';
+    const env = { STORAGE_EMULATOR_HOST: gcs.url, ORCHARD_TERMINATION_MESSAGE_PATH: terminationLog };
+    const workDir = join(work, 'gcs-run');
+    for (const step of ['prepare', 'train', 'export', 'publish']) {
+      const run = await orchard([step, '--spec', spec, '--work', workDir, '--to', to], env);
+      expect({ step, code: run.code, stderr: run.stderr }).toEqual({ step, code: 0, stderr: '' });
+    }
+    const summary = JSON.parse(await readFile(terminationLog, 'utf8'));
+    expect(Buffer.byteLength(JSON.stringify(summary))).toBeLessThan(4096);
+    expect(summary.artifactUri).toBe(to);
+    expect(Object.keys(summary.metrics).sort()).toEqual(['MAE', 'R2', 'RMSE']);
+    expect(summary.metrics.RMSE).toBeLessThan(summary.baseline.RMSE);
+    expect(summary.topFeatures.length).toBeGreaterThan(0);
+    expect(summary.parityMaxError).toBeLessThanOrEqual(1e-5);
+
+    const manifest = await readManifest(to, { gcs: gcs.storage });
+    expect(manifest.files.map((f) => f.name).sort()).toEqual(
+      ['export.json', 'input-schema.json', 'metrics.json', 'model.cbm', 'model.onnx', 'reference-profile.json', 'shap.json'].sort(),
+    );
+    const onnx = await readArtifact(to, 'model.onnx', { gcs: gcs.storage });
+    expect(onnx.equals(await readFile(join(workDir, 'model', 'model.onnx')))).toBe(true);
+    const profile = JSON.parse((await readArtifact(to, 'reference-profile.json', { gcs: gcs.storage })).toString());
+    expect(Object.keys(profile.inputs)).toContain('job_title');
+    expect(profile.target.type).toBe('Numeric');
+    expect(profile.prediction.type).toBe('Numeric');
+  }, 240_000);
+
+  it('reads a zip member over https after checking its SHA-256, like the Stack Overflow example', async () => {
+    const csv = await salariesCsv();
+    const zip = makeZip([
+      { name: 'README_2023.txt', data: Buffer.from('survey\n'), method: 'stored' },
+      { name: 'survey_results_public.csv', data: csv, method: 'deflate' },
+    ]);
+    https = await startHttpsServer({ '/files/survey.zip': zip });
+    const sha256 = createHash('sha256').update(zip).digest('hex');
+    const source = { uri: `${https.url}/files/survey.zip`, format: 'Zip', zipMember: 'survey_results_public.csv', sha256 };
+    const caFile = join(work, 'ca.pem');
+    await writeFile(caFile, https.ca);
+    const env = { NODE_EXTRA_CA_CERTS: caFile };
+
+    const ok = await orchard(['prepare', '--spec', await specFile('zip-run', (s) => (s.data.source = source)), '--work', join(work, 'zip-run')], env);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`read 74301 rows × 11 columns from ${source.uri}!/survey_results_public.csv`);
+
+    const tampered = { ...source, sha256: createHash('sha256').update('another file').digest('hex') };
+    const bad = await orchard(['prepare', '--spec', await specFile('zip-bad', (s) => (s.data.source = tampered)), '--work', join(work, 'zip-bad')], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`orchard prepare: ${source.uri}: SHA-256 mismatch: expected ${tampered.sha256}, got ${sha256}: update data.source.sha256 if the file changed upstream\n`);
+    expect(existsSync(join(work, 'zip-bad', 'prepared'))).toBe(false);
+  }, 120_000);
+});
+
+describe('bad input fails in one line, names the problem, and publishes nothing', () => {
+  const cases: [string, (s: any) => Promise<void> | void, RegExp][] = [
+    ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; it has: work_year, experience_level, .*Fix features\.columns\[2\]\.name or data\.source$/],
+    ['a non-numeric target', (s) => void (s.features.target.column = 'salary_currency'), /^row \d+ of file:\/\/.*salaries\.csv: target column "salary_currency": "[A-Z]{3}" is not a number; Regression needs a numeric target/],
+    ['an empty split', (s) => void (s.data.filters = [{ column: 'work_year', min: '2031' }]), /^the train split is empty \(0 rows after filters and dedupe\): loosen data\.filters/],
+    ['an unknown feature type', (s) => void (s.features.columns[0].type = 'Ordinal'), /^.*bad-3\.yaml: spec\.features\.columns\[0\]\.type: .*"Numeric"\|"Categorical"\|"MultiLabel"/],
+    [
+      'a truncated file',
+      async (s) => {
+        const gz = gzipSync(await salariesCsv());
+        const path = join(work, 'truncated.csv.gz');
+        await writeFile(path, gz.subarray(0, gz.length >> 1));
+        s.data.source.uri = `file://${path}`;
+      },
+      /^file:\/\/.*truncated\.csv\.gz: unexpected end of file: the file is truncated or not gzip$/,
+    ],
+    ['an unreadable file', (s) => void (s.data.source.uri = 'file:///nonexistent/salaries.csv'), /^file:\/\/\/nonexistent\/salaries\.csv/],
+    ['a CatBoost parameter it rejects', (s) => void (s.catboost.extra = { grow_policy: 'Sideways' }), /grow_policy|Sideways/],
+  ];
+
+  it.each(cases.map((c, i) => [...c, i] as const))('%s', async (_title, change, message, i) => {
+    const name = `bad-${i}`;
+    const spec = await specFile(name, change);
+    const to = `file://${join(work, 'published', name)}/`;
+    const run = await orchard(['all', '--spec', spec, '--work', join(work, name), '--to', to]);
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^orchard pipeline: /);
+    expect(lines[0]!.replace(/^orchard pipeline: /, '')).toMatch(message);
+    expect(existsSync(join(work, 'published', name))).toBe(false);
+  }, 120_000);
+});
