@@ -45,7 +45,7 @@ let https: HttpsServer;
 const salariesCsv = () => readFile(join(repoRoot, 'data', 'ai-jobs-salaries', 'salaries.csv'));
 
 /** The salaries example with test-sized settings, written as a TrainingRun manifest. */
-async function specFile(name: string, change: (spec: any) => Promise<void> | void = () => {}): Promise<string> {
+async function specFile(name: string, change: (spec: any) => unknown = () => {}): Promise<string> {
   const spec: any = exampleTrainingRun('salaries.yaml');
   spec.catboost = { iterations: 60, learningRate: '0.3', depth: 4, randomSeed: 0, maxCtrComplexity: 2 };
   await change(spec);
