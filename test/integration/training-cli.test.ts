@@ -123,6 +123,53 @@ describe('the training pipeline', () => {
   }, 120_000);
 });
 
+describe('the Stack Overflow 2023 example', () => {
+  it('prepares and trains from its zip member over https, with value maps and MultiLabel answers', async () => {
+    // The official file cannot be fetched here: a survey-shaped stand-in with the same member and columns.
+    const spec: any = exampleTrainingRun('stackoverflow-2023.yaml');
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)]!;
+    const answers = ['Python', 'Go', 'SQL', 'Rust', 'C++', 'Java', 'Bash/Shell (all shells)'];
+    const columns: string[] = [...new Set([spec.features.target.column, ...spec.features.columns.map((f: any) => f.column ?? f.name)])];
+    const quote = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+    const lines = [columns.map(quote).join(',')];
+    for (let r = 0; r < 1500; r++) {
+      const years = 1 + Math.floor(next() * 30);
+      lines.push(columns.map((c) => {
+        const f = spec.features.columns.find((x: any) => (x.column ?? x.name) === c);
+        if (!f) return next() < 0.1 ? 'NA' : String(Math.round(20000 + years * 4000 * (0.5 + next())));
+        if (next() < 0.08) return 'NA';
+        if (f.type === 'Numeric') return pick(['Less than 1 year', 'More than 50 years', String(years), String(years + 2)]);
+        if (f.type === 'MultiLabel') return answers.filter(() => next() < 0.4).join(';') || 'NA';
+        return quote(pick(['Alpha, Inc.', 'Beta', 'Gamma "G"', 'Delta']));
+      }).join(','));
+    }
+    const zip = makeZip([{ name: 'survey_results_public.csv', data: Buffer.from(`${lines.join('\n')}\n`), method: 'deflate' }]);
+    const server = await startHttpsServer({ '/stack-overflow-developer-survey-2023.zip': zip });
+    try {
+      spec.data.source.uri = `${server.url}/stack-overflow-developer-survey-2023.zip`;
+      spec.data.source.sha256 = createHash('sha256').update(zip).digest('hex');
+      spec.catboost = { ...spec.catboost, iterations: 50 };
+      const file = join(work, 'so.yaml');
+      await writeFile(file, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'so' }, spec }));
+      const caFile = join(work, 'so-ca.pem');
+      await writeFile(caFile, server.ca);
+      const run = await orchard(['all', '--spec', file, '--work', join(work, 'so'), '--to', `file://${join(work, 'so-published')}/`], { NODE_EXTRA_CA_CERTS: caFile });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const schema = JSON.parse(await readFile(join(work, 'so', 'prepared', 'input-schema.json'), 'utf8'));
+      expect(schema.inputs.map((i: any) => i.name)).toContain('LanguageHaveWorkedWith=Python');
+      expect(schema.multiLabel.LanguageHaveWorkedWith).toHaveLength(answers.length);
+      const train = await readFile(join(work, 'so', 'prepared', 'train.tsv'), 'utf8');
+      expect(train).not.toContain('Less than 1 year');
+      expect(run.stdout).toMatch(/filter ConvertedCompYearly within percentiles 0.02..0.98 dropped \d+/);
+    } finally {
+      await server.close();
+    }
+  }, 180_000);
+});
+
 describe('bad input fails in one line, names the problem, and publishes nothing', () => {
   const cases: [string, (s: any) => Promise<void> | void, RegExp][] = [
     ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; it has: work_year, experience_level, .*Fix features\.columns\[2\]\.name or data\.source$/],
