@@ -1,0 +1,21 @@
+// metav1.Condition helpers: pure, with the time passed in.
+import type { Condition } from '../api/v1alpha1/common.js';
+
+export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
+
+export function rfc3339(t: Date): string {
+  return t.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Sets a condition; lastTransitionTime moves only when status changes. */
+export function setCondition(conditions: Condition[] | undefined, next: ConditionInput, now: Date): Condition[] {
+  const list = conditions ?? [];
+  const current = list.find((c) => c.type === next.type);
+  const lastTransitionTime = current && current.status === next.status ? current.lastTransitionTime : rfc3339(now);
+  const updated: Condition = { ...next, lastTransitionTime };
+  return current ? list.map((c) => (c.type === next.type ? updated : c)) : [...list, updated];
+}
+
+export function findCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
