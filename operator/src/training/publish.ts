@@ -1,5 +1,6 @@
 // `orchard publish`: uploads a run's artifacts to its artifact location, all or nothing, and
 // returns the summary the operator shows in the TrainingRun's status.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
@@ -27,6 +28,8 @@ export interface RunSummary {
   trainSeconds?: number;
   device?: string;
   parityMaxError?: number;
+  /** SHA-256 (first 16 hex digits) of the prepared test split: versions compare metrics only on the same data. */
+  testDataFingerprint?: string;
 }
 
 export interface PublishOptions {
@@ -66,5 +69,6 @@ export async function summarize(preparedDir: string, modelDir: string, artifactU
   if (metrics.bestIteration !== undefined) summary.bestIteration = metrics.bestIteration;
   if (metrics.trainSeconds !== undefined) summary.trainSeconds = round(metrics.trainSeconds);
   if (metrics.device) summary.device = metrics.device;
+  summary.testDataFingerprint = createHash('sha256').update(await readFile(join(preparedDir, 'test.tsv'))).digest('hex').slice(0, 16);
   return summary;
 }

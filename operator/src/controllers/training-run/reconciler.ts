@@ -1,0 +1,155 @@
+// The only I/O of the TrainingRun controller: read from caches, create the Job, register the
+// version, write status once per pass and only when it changed.
+import { API_VERSION } from '../../api/v1alpha1/common.js';
+import { trainingRunSpec, type TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
+import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
+import { k8s, requestJson } from '../../kube/client.js';
+import type { Informer } from '../../kube/informer.js';
+import { isAlreadyExists } from '../../runtime/errors.js';
+import { jsonEqual } from '../../runtime/equal.js';
+import type { EventRecorder } from '../../runtime/events.js';
+import type { Result } from '../../runtime/controller.js';
+import type { Logger } from '../../runtime/log.js';
+import type { OperatorMetrics } from '../../runtime/metrics.js';
+import { registerVersion, versionOfRun } from '../registered-model/versions.js';
+import { buildTrainingJob, trainingJobName, type TrainingDefaults, type TrainingRunObject } from './desired.js';
+import { computeTrainingRunStatus, parseSummary } from './status.js';
+
+export const CONTROLLER = 'trainingrun';
+const GROUP_PATH = `/apis/${API_VERSION}`;
+const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+const DEFAULT_METRIC = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' } as const;
+
+export interface TrainingRunDeps {
+  kc: k8s.KubeConfig;
+  runs: Informer;
+  models: Informer;
+  jobs: Informer;
+  pods: Informer;
+  defaults: TrainingDefaults;
+  now: () => Date;
+  log: Logger;
+  record: EventRecorder;
+  metrics?: OperatorMetrics;
+}
+
+export class TrainingRunReconciler {
+  constructor(private readonly deps: TrainingRunDeps) {}
+
+  async reconcile(key: string): Promise<Result | void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { runs, models, jobs, pods, kc, now } = this.deps;
+    const raw = runs.get(name, namespace);
+    // Gone or going: owner references let the garbage collector remove the Job and its Pods.
+    if (!raw || raw.metadata.deletionTimestamp) return;
+    const previous = raw.status as TrainingRunStatus | undefined;
+    const generation = raw.metadata.generation ?? 0;
+
+    const parsed = trainingRunSpec.safeParse(raw.spec);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
+      const status = computeTrainingRunStatus({ generation, previous, invalidSpec: `${field}: ${issue.message}`, modelName: '', modelExists: false, pods: [], now: now() });
+      await this.writeStatus(raw, status);
+      return; // an invalid spec does not fix itself: no retry until it changes
+    }
+    const run: TrainingRunObject = { ...raw, spec: parsed.data };
+    const modelName = run.spec.modelRef.name;
+    const model = models.get(modelName, namespace);
+    const jobName = trainingJobName(run);
+    let job = jobs.get(jobName, namespace);
+    if (job && !isOwnedBy(job, run.metadata.uid)) {
+      throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the TrainingRun`);
+    }
+
+    // Training starts once the model exists: a typo in modelRef should not cost a training run.
+    if (!job && model) {
+      job = await this.createJob(run);
+    }
+
+    const runPods = job ? pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
+    let registeredVersion = versionOfRun(model?.status as RegisteredModelStatus | undefined, run.metadata.uid);
+    const complete = (job?.status?.conditions ?? []).some((c: any) => c.type === 'Complete' && c.status === 'True');
+    if (complete && model && registeredVersion === undefined) {
+      registeredVersion = await this.register(run, model, runPods);
+    }
+
+    const status = computeTrainingRunStatus({
+      generation,
+      previous,
+      modelName,
+      modelExists: model !== undefined,
+      job,
+      pods: runPods,
+      ...(registeredVersion !== undefined ? { registeredVersion } : {}),
+      primaryMetric: run.spec.evaluation.primaryMetric ?? DEFAULT_METRIC[run.spec.task],
+      now: now(),
+    });
+    await this.writeStatus(raw, status);
+    await this.recordTransition(raw, previous, status);
+  }
+
+  private async createJob(run: TrainingRunObject): Promise<any> {
+    const job = buildTrainingJob(run, this.deps.defaults);
+    try {
+      const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${run.metadata.namespace}/jobs`, { body: job });
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
+      await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
+      return created;
+    } catch (err) {
+      // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
+      if (isAlreadyExists(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Appends the version to the model's status with optimistic concurrency; a 409 re-runs the pass. */
+  private async register(run: TrainingRunObject, model: any, runPods: any[]): Promise<number | undefined> {
+    const summary = parseSummary(runPods);
+    if (!summary) return undefined;
+    const decimal = (v: number) => String(Number(v.toPrecision(6)));
+    const { status, version, created } = registerVersion(
+      model.status,
+      {
+        name: run.metadata.name,
+        uid: run.metadata.uid,
+        task: run.spec.task,
+        metrics: Object.fromEntries(Object.entries(summary.metrics).map(([k, v]) => [k, decimal(v)])),
+        artifactUri: summary.artifactUri,
+        ...(summary.testDataFingerprint ? { testDataFingerprint: summary.testDataFingerprint } : {}),
+      },
+      this.deps.now(),
+    );
+    if (created) {
+      const path = `${GROUP_PATH}/namespaces/${run.metadata.namespace}/registeredmodels/${model.metadata.name}/status`;
+      await requestJson(this.deps.kc, 'PUT', path, { body: { ...model, status } });
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+      this.deps.log.info('registered version', { controller: CONTROLLER, namespace: run.metadata.namespace, name: run.metadata.name, model: model.metadata.name, version });
+      await this.deps.record(eventTarget(run), 'Normal', 'Registered', `registered as version ${version} of ${model.metadata.name}`);
+    }
+    return version;
+  }
+
+  private async writeStatus(raw: any, status: TrainingRunStatus): Promise<void> {
+    if (jsonEqual(raw.status ?? {}, status)) return;
+    const path = `${GROUP_PATH}/namespaces/${raw.metadata.namespace}/trainingruns/${raw.metadata.name}/status`;
+    await requestJson(this.deps.kc, 'PUT', path, { body: { ...raw, status } });
+    this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+  }
+
+  private async recordTransition(raw: any, previous: TrainingRunStatus | undefined, status: TrainingRunStatus): Promise<void> {
+    const before = previous?.conditions?.find((c) => c.type === 'Succeeded');
+    const after = status.conditions?.find((c) => c.type === 'Succeeded');
+    if (!after || (before?.reason === after.reason && before?.status === after.status)) return;
+    if (after.status === 'False') await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
+    else if (after.reason === 'ModelNotFound' || after.reason === 'Unschedulable') await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
+  }
+}
+
+function isOwnedBy(obj: any, uid: string): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((o: any) => o.controller && o.uid === uid);
+}
+
+function eventTarget(run: { metadata: { name: string; namespace: string; uid: string } }) {
+  return { apiVersion: API_VERSION, kind: 'TrainingRun', metadata: run.metadata };
+}

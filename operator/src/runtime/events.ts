@@ -1,0 +1,33 @@
+// core/v1 Events, so `kubectl describe` tells what the operator did and why.
+import { k8s, requestJson } from '../kube/client.js';
+import { rfc3339 } from './conditions.js';
+
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; uid: string };
+}
+
+export type EventRecorder = (target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+
+export function apiEventRecorder(kc: k8s.KubeConfig, component: string, now: () => Date = () => new Date()): EventRecorder {
+  return async (target, type, reason, message) => {
+    const time = rfc3339(now());
+    const { namespace, name, uid } = target.metadata;
+    await requestJson(kc, 'POST', `/api/v1/namespaces/${namespace}/events`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${name}.`, namespace },
+        involvedObject: { apiVersion: target.apiVersion, kind: target.kind, name, namespace, uid },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component },
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
+      },
+    });
+  };
+}

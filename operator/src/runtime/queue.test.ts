@@ -1,0 +1,317 @@
+import { describe, expect, it } from '@jest/globals';
+import { exponentialBackoffMs, WorkQueue, type Clock, type Timer } from './queue.js';
+
+/** A clock that only moves when told to, firing due timers in time order. */
+class FakeClock implements Clock {
+  private t = 0;
+  private nextId = 1;
+  private readonly timers = new Map<number, { at: number; fn: () => void; ms: number }>();
+
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): Timer {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.t + ms, fn, ms });
+    return { id } as Timer;
+  }
+  clearTimeout(timer: Timer): void {
+    this.timers.delete((timer as { id: number }).id);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.t = due[1].at;
+      due[1].fn();
+    }
+    this.t = end;
+  }
+  /** Delays of the timers still pending, as they were asked for. */
+  pendingDelays(): number[] {
+    return [...this.timers.values()].map((t) => t.ms);
+  }
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+type Step =
+  | ['add', string]
+  | ['get']
+  | ['done', string]
+  | ['addAfter', string, number]
+  | ['advance', number]
+  | ['shutDown'];
+
+/** Runs the steps; every get() records what it resolves to, whenever that happens. */
+async function play(steps: Step[]): Promise<{ got: (string | undefined)[]; queue: WorkQueue }> {
+  const clock = new FakeClock();
+  const queue = new WorkQueue({ clock });
+  const got: (string | undefined)[] = [];
+  for (const step of steps) {
+    switch (step[0]) {
+      case 'add':
+        queue.add(step[1]);
+        break;
+      case 'get':
+        void queue.get().then((key) => got.push(key));
+        break;
+      case 'done':
+        queue.done(step[1]);
+        break;
+      case 'addAfter':
+        queue.addAfter(step[1], step[2]);
+        break;
+      case 'advance':
+        clock.advance(step[1]);
+        break;
+      case 'shutDown':
+        queue.shutDown();
+        break;
+    }
+    await flush();
+  }
+  return { got, queue };
+}
+
+describe('WorkQueue', () => {
+  it.each<{ name: string; steps: Step[]; got: (string | undefined)[]; len: number }>([
+    {
+      name: 'a waiting key is queued once',
+      steps: [['add', 'ns/a'], ['add', 'ns/a'], ['add', 'ns/b'], ['add', 'ns/a']],
+      got: [],
+      len: 2,
+    },
+    {
+      name: 'keys come out in arrival order',
+      steps: [['add', 'ns/c'], ['add', 'ns/a'], ['add', 'ns/b'], ['get'], ['get'], ['get'], ['get']],
+      got: ['ns/c', 'ns/a', 'ns/b'],
+      len: 0,
+    },
+    {
+      name: 'a waiting getter receives the next key added',
+      steps: [['get'], ['add', 'ns/a']],
+      got: ['ns/a'],
+      len: 0,
+    },
+    {
+      name: 'a key re-added while processing is not handed to a second worker',
+      steps: [['add', 'ns/a'], ['get'], ['add', 'ns/a'], ['get']],
+      got: ['ns/a'],
+      len: 0,
+    },
+    {
+      name: 'a key re-added while processing is re-queued exactly once, after done',
+      steps: [['add', 'ns/a'], ['get'], ['add', 'ns/a'], ['add', 'ns/a'], ['done', 'ns/a'], ['get'], ['done', 'ns/a'], ['get']],
+      got: ['ns/a', 'ns/a'],
+      len: 0,
+    },
+    {
+      name: 'a key processed without re-adds is not re-queued',
+      steps: [['add', 'ns/a'], ['get'], ['done', 'ns/a'], ['get']],
+      got: ['ns/a'],
+      len: 0,
+    },
+    {
+      name: 'a key re-added while processing keeps its place behind keys already waiting',
+      steps: [['add', 'ns/a'], ['get'], ['add', 'ns/b'], ['add', 'ns/a'], ['done', 'ns/a'], ['get'], ['get']],
+      got: ['ns/a', 'ns/b', 'ns/a'],
+      len: 0,
+    },
+    {
+      name: 'addAfter waits for its delay',
+      steps: [['addAfter', 'ns/a', 500], ['get'], ['advance', 499], ['advance', 1]],
+      got: ['ns/a'],
+      len: 0,
+    },
+    {
+      name: 'addAfter keeps the earlier of two delays',
+      steps: [['addAfter', 'ns/a', 1000], ['addAfter', 'ns/a', 200], ['advance', 200], ['addAfter', 'ns/b', 5000], ['advance', 1000]],
+      got: [],
+      len: 1,
+    },
+    {
+      name: 'a later addAfter does not postpone an earlier one',
+      steps: [['addAfter', 'ns/a', 200], ['addAfter', 'ns/a', 1000], ['get'], ['advance', 200], ['done', 'ns/a'], ['get'], ['advance', 1000]],
+      got: ['ns/a'],
+      len: 0,
+    },
+    {
+      name: 'addAfter with no delay adds at once',
+      steps: [['addAfter', 'ns/a', 0]],
+      got: [],
+      len: 1,
+    },
+    {
+      name: 'shutDown wakes every waiting getter with undefined',
+      steps: [['get'], ['get'], ['shutDown']],
+      got: [undefined, undefined],
+      len: 0,
+    },
+    {
+      name: 'after shutDown adds are ignored and get resolves undefined',
+      steps: [['add', 'ns/a'], ['shutDown'], ['add', 'ns/b'], ['addAfter', 'ns/c', 10], ['advance', 10], ['get']],
+      got: [undefined],
+      len: 0,
+    },
+  ])('$name', async ({ steps, got, len }) => {
+    const result = await play(steps);
+    expect(result.got).toEqual(got);
+    expect(result.queue.len()).toBe(len);
+  });
+
+  it('addAfter keeps the earlier delay: the key arrives at 200 ms, once', async () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    queue.addAfter('ns/a', 1000);
+    queue.addAfter('ns/a', 200);
+    expect(clock.pendingDelays()).toEqual([200]);
+    clock.advance(199);
+    expect(queue.len()).toBe(0);
+    clock.advance(1);
+    expect(queue.len()).toBe(1);
+    expect(clock.pendingDelays()).toEqual([]);
+  });
+
+  it('shutDownWithDrain resolves once the keys being processed are done', async () => {
+    const queue = new WorkQueue({ clock: new FakeClock() });
+    queue.add('ns/a');
+    queue.add('ns/b');
+    const a = await queue.get();
+    let drained = false;
+    void queue.shutDownWithDrain().then(() => (drained = true));
+    await flush();
+    expect(drained).toBe(false);
+    expect(await queue.get()).toBeUndefined();
+    queue.add('ns/a');
+    queue.done(a!);
+    await flush();
+    expect(drained).toBe(true);
+    expect(queue.len()).toBe(0);
+  });
+
+  it('shutDownWithDrain resolves at once when nothing is being processed', async () => {
+    const queue = new WorkQueue({ clock: new FakeClock() });
+    queue.add('ns/a');
+    await expect(queue.shutDownWithDrain()).resolves.toBeUndefined();
+  });
+});
+
+describe('exponentialBackoffMs', () => {
+  it.each([
+    [0, 100, 300_000, 100],
+    [1, 100, 300_000, 200],
+    [2, 100, 300_000, 400],
+    [10, 100, 300_000, 102_400],
+    [11, 100, 300_000, 204_800],
+    [12, 100, 300_000, 300_000],
+    [2000, 100, 300_000, 300_000],
+    [3, 5, 30, 30],
+  ])('requeue %i, base %i, max %i → %i ms', (requeues, base, max, expected) => {
+    expect(exponentialBackoffMs(requeues, base, max)).toBe(expected);
+  });
+});
+
+describe('addRateLimited', () => {
+  it('doubles the delay per requeue from 100 ms and caps it at the maximum', () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock, maxDelayMs: 1000 });
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      queue.addRateLimited('ns/a');
+      delays.push(...clock.pendingDelays());
+      clock.advance(1000);
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(queue.numRequeues('ns/a')).toBe(6);
+  });
+
+  it('defaults to a 5 minute cap', () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    for (let i = 0; i < 20; i++) {
+      queue.addRateLimited('ns/a');
+      clock.advance(10 * 60_000);
+    }
+    queue.addRateLimited('ns/a');
+    expect(clock.pendingDelays()).toEqual([300_000]);
+  });
+
+  it('forget resets the backoff of one key only', () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    for (let i = 0; i < 3; i++) {
+      queue.addRateLimited('ns/a');
+      queue.addRateLimited('ns/b');
+      clock.advance(1000);
+    }
+    queue.forget('ns/a');
+    expect(queue.numRequeues('ns/a')).toBe(0);
+    expect(queue.numRequeues('ns/b')).toBe(3);
+    queue.addRateLimited('ns/a');
+    queue.addRateLimited('ns/b');
+    expect(clock.pendingDelays().sort((x, y) => x - y)).toEqual([100, 800]);
+  });
+
+  it('keys back off independently and arrive when due', () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    queue.addRateLimited('ns/a');
+    queue.addRateLimited('ns/a');
+    queue.addRateLimited('ns/b');
+    // ns/a's second retry (200 ms) does not replace its pending first one (100 ms).
+    expect(clock.pendingDelays().sort((x, y) => x - y)).toEqual([100, 100]);
+    clock.advance(100);
+    expect(queue.len()).toBe(2);
+  });
+});
+
+describe('concurrent workers', () => {
+  it('never hold the same key at once, and every add after processing started is seen', async () => {
+    const queue = new WorkQueue({ clock: new FakeClock() });
+    const keys = ['ns/a', 'ns/b', 'ns/c'];
+    // A fixed pseudo-random sequence, so a failure reproduces.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const active = new Set<string>();
+    const overlaps: string[] = [];
+    const processed = new Map<string, number>();
+    const lastAdd = new Map<string, number>();
+    const lastStart = new Map<string, number>();
+    let tick = 0;
+
+    const worker = async () => {
+      for (;;) {
+        const key = await queue.get();
+        if (key === undefined) return;
+        if (active.has(key)) overlaps.push(key);
+        active.add(key);
+        lastStart.set(key, ++tick);
+        processed.set(key, (processed.get(key) ?? 0) + 1);
+        for (let i = Math.floor(random() * 4); i >= 0; i--) await flush();
+        active.delete(key);
+        queue.done(key);
+      }
+    };
+    const workers = [worker(), worker()];
+    for (let i = 0; i < 300; i++) {
+      const key = keys[Math.floor(random() * keys.length)]!;
+      queue.add(key);
+      lastAdd.set(key, ++tick);
+      if (random() < 0.5) await flush();
+    }
+    // Let the workers catch up, then stop.
+    while (queue.len() > 0 || active.size > 0) await flush();
+    await queue.shutDownWithDrain();
+    await Promise.all(workers);
+
+    expect(overlaps).toEqual([]);
+    for (const key of keys) {
+      // Every key's last add was followed by a processing start of that key.
+      expect(lastStart.get(key)!).toBeGreaterThan(lastAdd.get(key)!);
+    }
+    expect([...processed.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(keys.length);
+  });
+});

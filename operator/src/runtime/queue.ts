@@ -1,0 +1,168 @@
+// A rate-limited work queue of object keys ("namespace/name") with client-go's workqueue
+// semantics: a key is queued at most once and processed by at most one worker at a time, so a
+// reconciler always sees the latest state rather than every event.
+
+/** A timer handle; real ones can be unref'd so they never keep the process alive. */
+export interface Timer {
+  unref?(): unknown;
+}
+
+/** Time and timers, injected so that delays and backoff are tested without sleeping. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): Timer;
+  clearTimeout(timer: Timer): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+};
+
+export interface WorkQueueOptions {
+  /** First retry delay of addRateLimited; doubles per requeue. Default 100 ms. */
+  baseDelayMs?: number;
+  /** Cap of the retry delay. Default 5 min. */
+  maxDelayMs?: number;
+  clock?: Clock;
+}
+
+/** client-go's ItemExponentialFailureRateLimiter: base·2^requeues, capped at max. */
+export function exponentialBackoffMs(requeues: number, baseDelayMs: number, maxDelayMs: number): number {
+  return Math.min(baseDelayMs * 2 ** requeues, maxDelayMs);
+}
+
+type Getter = (key: string | undefined) => void;
+
+export class WorkQueue {
+  private readonly clock: Clock;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+
+  /** Keys waiting for a worker, in arrival order. */
+  private readonly queue: string[] = [];
+  /** Keys that need processing: waiting in `queue`, or re-added while being processed. */
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly getters: Getter[] = [];
+  private readonly delayed = new Map<string, { at: number; timer: Timer }>();
+  private readonly requeues = new Map<string, number>();
+  private shuttingDown = false;
+  private drain: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor({ baseDelayMs = 100, maxDelayMs = 5 * 60_000, clock = systemClock }: WorkQueueOptions = {}) {
+    this.clock = clock;
+    this.baseDelayMs = baseDelayMs;
+    this.maxDelayMs = maxDelayMs;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    // A key being processed goes back in line when its worker calls done(), never to a second worker.
+    if (this.processing.has(key)) return;
+    this.queue.push(key);
+    this.handOut();
+  }
+
+  /** The next key, once one is waiting; undefined once the queue is shut down. Call done(key) after. */
+  get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    const key = this.queue.shift();
+    if (key !== undefined) return Promise.resolve(this.take(key));
+    return new Promise((resolve) => this.getters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.shuttingDown) {
+      this.queue.push(key);
+      this.handOut();
+    }
+    if (this.drain && this.processing.size === 0) this.drain.resolve();
+  }
+
+  /** Adds the key after `ms`; of several pending delays for one key only the earliest counts. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = this.clock.now() + ms;
+    const pending = this.delayed.get(key);
+    if (pending) {
+      if (pending.at <= at) return;
+      this.clock.clearTimeout(pending.timer);
+    }
+    const timer = this.clock.setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, ms);
+    // A pending retry is no reason to keep a stopping process alive.
+    timer.unref?.();
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Re-adds a failed key after its exponential backoff; call forget(key) once it succeeds. */
+  addRateLimited(key: string): void {
+    const requeues = this.requeues.get(key) ?? 0;
+    this.requeues.set(key, requeues + 1);
+    this.addAfter(key, exponentialBackoffMs(requeues, this.baseDelayMs, this.maxDelayMs));
+  }
+
+  forget(key: string): void {
+    this.requeues.delete(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.requeues.get(key) ?? 0;
+  }
+
+  /** Keys waiting for a worker (not those being processed or delayed). */
+  len(): number {
+    return this.queue.length;
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /**
+   * Stops handing out keys: waiting getters and later get() calls resolve undefined, adds are
+   * ignored, and waiting or delayed keys are dropped (the next start lists everything again).
+   */
+  shutDown(): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    for (const { timer } of this.delayed.values()) this.clock.clearTimeout(timer);
+    this.delayed.clear();
+    this.queue.length = 0;
+    for (const getter of this.getters.splice(0)) getter(undefined);
+  }
+
+  /** Shuts down, then resolves once every key being processed is done. */
+  shutDownWithDrain(): Promise<void> {
+    this.shutDown();
+    if (!this.drain) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.drain = { promise, resolve };
+      if (this.processing.size === 0) resolve();
+    }
+    return this.drain.promise;
+  }
+
+  private take(key: string): string {
+    this.dirty.delete(key);
+    this.processing.add(key);
+    return key;
+  }
+
+  private handOut(): void {
+    while (this.getters.length > 0 && this.queue.length > 0) {
+      this.getters.shift()!(this.take(this.queue.shift()!));
+    }
+  }
+}

@@ -1,0 +1,167 @@
+// The TrainingRun controller against a real API server and a real Job controller: the test plays
+// the kubelet, moving the training Pod through its steps, and reads what the operator reports.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { requestJson } from '../../operator/src/kube/client.js';
+import { buildTrainingJob, type TrainingDefaults } from '../../operator/src/controllers/training-run/desired.js';
+import { trainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
+import { startOperator, type RunningOperator } from '../../operator/src/operator.js';
+import { silentLogger } from '../../operator/src/runtime/log.js';
+import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
+import { createNamespace, testKubeConfig } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+
+const kc = testKubeConfig();
+const defaults: TrainingDefaults = { image: 'orchard:test', artifactRoot: 'gs://orchard-test/runs', backoffLimit: 1, serviceAccountName: 'default' };
+const metrics = new OperatorMetrics();
+const stop = new AbortController();
+let namespace: string;
+let operator: RunningOperator;
+
+const api = '/apis/orchard.dev/v1alpha1';
+const get = (path: string) => requestJson(kc, 'GET', path);
+const run = (name: string) => get(`${api}/namespaces/${namespace}/trainingruns/${name}`);
+const model = (name: string) => get(`${api}/namespaces/${namespace}/registeredmodels/${name}`);
+const succeeded = (obj: any) => obj.status?.conditions?.find((c: any) => c.type === 'Succeeded');
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function reason(name: string, want: string) {
+  return eventually(`${name} to be ${want}`, async () => {
+    const r = await run(name);
+    return succeeded(r)?.reason === want ? r : undefined;
+  });
+}
+
+async function createModel(name: string) {
+  await requestJson(kc, 'POST', `${api}/namespaces/${namespace}/registeredmodels`, {
+    body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name }, spec: { task: 'Regression', serving: { mode: 'None' } } },
+  });
+}
+
+async function createRun(name: string, modelName: string) {
+  const spec = { ...exampleTrainingRun('salaries.yaml'), modelRef: { name: modelName } };
+  return requestJson(kc, 'POST', `${api}/namespaces/${namespace}/trainingruns`, {
+    body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec },
+  });
+}
+
+async function podOf(jobName: string) {
+  return eventually(`a Pod for ${jobName}`, async () => {
+    const pods = await get(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`batch.kubernetes.io/job-name=${jobName}`)}`);
+    return pods.items[0];
+  });
+}
+
+/** What a kubelet would report: step containers before `current` done, `current` in `state`. */
+async function setPodStatus(pod: any, current: string, state: object, phase = 'Pending', publishMessage?: string) {
+  const steps = ['prepare', 'train', 'export'];
+  const idx = steps.indexOf(current);
+  const done = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2026-11-23T10:00:00Z', finishedAt: '2026-11-23T10:00:01Z' } } });
+  const waiting = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } });
+  const now = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state });
+  const init = steps.map((s, i) => (current === 'publish' || i < idx ? done(s) : i === idx ? now(s) : waiting(s)));
+  const publish = current === 'publish'
+    ? { name: 'publish', image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', message: publishMessage ?? '', startedAt: '2026-11-23T10:00:00Z', finishedAt: '2026-11-23T10:00:02Z' } } }
+    : waiting('publish');
+  await requestJson(kc, 'PATCH', `/api/v1/namespaces/${namespace}/pods/${pod.metadata.name}/status`, {
+    contentType: 'application/merge-patch+json',
+    body: { status: { phase, initContainerStatuses: init, containerStatuses: [publish] } },
+  });
+}
+
+beforeAll(async () => {
+  namespace = await createNamespace(kc, 'trainingrun');
+  operator = await startOperator({ kc, namespace, defaults, log: silentLogger, metrics, workers: 2 }, stop.signal);
+});
+
+afterAll(async () => {
+  stop.abort();
+  await operator?.done;
+});
+
+describe('TrainingRun controller', () => {
+  it('creates exactly the built Job, follows the Pod through its steps and registers version 1', async () => {
+    await createModel('salaries');
+    const created = await createRun('salaries-1', 'salaries');
+    const job = await eventually('the Job', () => get(`/apis/batch/v1/namespaces/${namespace}/jobs/salaries-1-train`));
+    const want = buildTrainingJob({ metadata: created.metadata, spec: trainingRunSpec.parse(created.spec) }, defaults);
+    expect(job.metadata.ownerReferences).toEqual(want.metadata.ownerReferences);
+    expect(job.metadata.labels).toMatchObject(want.metadata.labels);
+    expect(job.spec.template.spec.initContainers.map((c: any) => [c.name, c.args])).toEqual(want.spec.template.spec.initContainers.map((c: any) => [c.name, c.args]));
+    expect(job.spec.template.spec.containers[0].args).toEqual(want.spec.template.spec.containers[0].args);
+    expect(job.spec.podFailurePolicy).toEqual(want.spec.podFailurePolicy);
+
+    const pod = await podOf('salaries-1-train');
+    await setPodStatus(pod, 'prepare', { running: { startedAt: '2026-11-23T10:00:00Z' } });
+    expect((await reason('salaries-1', 'Preparing')).status.step).toBe('Prepare');
+    await setPodStatus(pod, 'train', { running: { startedAt: '2026-11-23T10:00:01Z' } });
+    expect((await reason('salaries-1', 'Training')).status.step).toBe('Train');
+
+    const summary = {
+      artifactUri: 'gs://orchard-test/runs/x/',
+      metrics: { RMSE: 56469.21, MAE: 40064.1, R2: 0.279621 },
+      baseline: { RMSE: 66876.2 },
+      topFeatures: [{ name: 'experience_level', importance: 0.1335 }],
+      rows: { train: 4156, validation: 521, test: 1261 },
+      trees: 322,
+      testDataFingerprint: 'a1b2c3d4e5f60718',
+    };
+    await setPodStatus(pod, 'publish', {}, 'Succeeded', JSON.stringify(summary));
+    const done = await reason('salaries-1', 'Succeeded');
+    expect(done.status).toMatchObject({
+      registeredVersion: 1,
+      metrics: { RMSE: '56469.2', MAE: '40064.1', R2: '0.279621' },
+      headlineMetric: 'RMSE=56469.2',
+      artifacts: { onnx: 'gs://orchard-test/runs/x/model.onnx' },
+      jobName: 'salaries-1-train',
+    });
+    const m = await model('salaries');
+    expect(m.status.latestVersion).toBe(1);
+    expect(m.status.versions).toEqual([
+      expect.objectContaining({ version: 1, trainingRun: 'salaries-1', trainingRunUID: created.metadata.uid, task: 'Regression', artifactUri: summary.artifactUri, testDataFingerprint: summary.testDataFingerprint }),
+    ]);
+
+    // Idempotent: another pass over the same world writes nothing.
+    const writes = async () => (await metrics.apiWrites.get()).values.reduce((n, v) => n + v.value, 0);
+    const before = await writes();
+    operator.controllers[0]!.enqueue(`${namespace}/salaries-1`);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await writes()).toBe(before);
+  }, 60_000);
+
+  it('reports the failing step and its one-line message, and the Job fails without retrying bad input', async () => {
+    await createModel('salaries-fail');
+    await createRun('salaries-bad', 'salaries-fail');
+    const pod = await podOf('salaries-bad-train');
+    await setPodStatus(pod, 'train', { terminated: { exitCode: 2, reason: 'Error', message: 'orchard train: CatBoost refused to train: unknown loss "RMSEE"\n', startedAt: '2026-11-23T10:00:01Z', finishedAt: '2026-11-23T10:00:02Z' } }, 'Failed');
+    const failed = await reason('salaries-bad', 'JobFailed');
+    expect(succeeded(failed)).toMatchObject({ status: 'False', message: 'train failed: orchard train: CatBoost refused to train: unknown loss "RMSEE"' });
+    expect(failed.status.failure).toEqual({ step: 'Train', message: 'orchard train: CatBoost refused to train: unknown loss "RMSEE"' });
+    const pods = await get(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent('batch.kubernetes.io/job-name=salaries-bad-train')}`);
+    expect(pods.items).toHaveLength(1); // FailJob on exit code 2: no retry Pod
+    expect((await model('salaries-fail')).status?.versions ?? []).toEqual([]);
+  }, 60_000);
+
+  it('waits with ModelNotFound until the model exists, then starts by itself', async () => {
+    await createRun('orphan', 'not-yet');
+    const waiting = await reason('orphan', 'ModelNotFound');
+    expect(succeeded(waiting).message).toMatch(/RegisteredModel "not-yet" does not exist/);
+    await expect(get(`/apis/batch/v1/namespaces/${namespace}/jobs/orphan-train`)).rejects.toMatchObject({ code: 404 });
+    await createModel('not-yet');
+    await eventually('the Job after the model appears', () => get(`/apis/batch/v1/namespaces/${namespace}/jobs/orphan-train`));
+    await reason('orphan', 'Pending');
+  }, 60_000);
+});
