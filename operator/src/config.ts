@@ -1,0 +1,53 @@
+// The operator's configuration: one schema for flags and environment; nothing else reads process.env.
+import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+export const operatorConfig = z.object({
+  kubeconfig: z.string().optional().describe('Path to a kubeconfig; in-cluster configuration when unset.'),
+  namespace: z.string().optional().describe('Watch only this namespace; all namespaces when unset.'),
+  image: z.string().min(1).describe('Image with the orchard CLI and the trainer, run by training Jobs.'),
+  gpuImage: z.string().optional().describe('Image for GPU training runs; defaults to image.'),
+  artifactRoot: z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://').describe('Where runs without spec.artifactUri publish.'),
+  trainerServiceAccount: z.string().optional().describe('ServiceAccount for training Pods when the run names none.'),
+  backoffLimit: z.coerce.number().int().min(0).default(2),
+  workers: z.coerce.number().int().min(1).max(64).default(4),
+  httpPort: z.coerce.number().int().min(0).max(65535).default(8080),
+  leaderElection: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  leaseNamespace: z.string().default('orchard-system'),
+  identity: z.string().default(`${hostname()}-${process.pid}`),
+});
+export type OperatorConfig = z.infer<typeof operatorConfig>;
+
+const ENV: Record<string, keyof OperatorConfig> = {
+  KUBECONFIG: 'kubeconfig',
+  ORCHARD_NAMESPACE: 'namespace',
+  ORCHARD_IMAGE: 'image',
+  ORCHARD_GPU_IMAGE: 'gpuImage',
+  ORCHARD_ARTIFACT_ROOT: 'artifactRoot',
+  ORCHARD_TRAINER_SERVICE_ACCOUNT: 'trainerServiceAccount',
+  ORCHARD_BACKOFF_LIMIT: 'backoffLimit',
+  ORCHARD_WORKERS: 'workers',
+  ORCHARD_HTTP_PORT: 'httpPort',
+  ORCHARD_LEADER_ELECTION: 'leaderElection',
+  ORCHARD_LEASE_NAMESPACE: 'leaseNamespace',
+  POD_NAME: 'identity',
+};
+
+/** Flags (--artifact-root gs://…) win over environment variables (ORCHARD_ARTIFACT_ROOT). */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const keys = Object.keys(operatorConfig.shape);
+  const { values } = parseArgs({ args: argv, options: Object.fromEntries(keys.map((k) => [flagOf(k), { type: 'string' as const }])) });
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
+  for (const key of keys) if (values[flagOf(key)] !== undefined) raw[key] = values[flagOf(key)];
+  const parsed = operatorConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0]);
+    const envName = Object.entries(ENV).find(([, k]) => k === key)?.[0];
+    throw new Error(`--${flagOf(key)}${envName ? ` (or ${envName})` : ''}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,77 @@
+// The operator process: config → client → HTTP probes → leader election → controllers.
+import { loadConfig } from './config.js';
+import { startHttp } from './http.js';
+import { loadKubeConfig } from './kube/client.js';
+import { startOperator, type RunningOperator } from './operator.js';
+import { LeaderElector } from './runtime/leader-election.js';
+import { jsonLogger } from './runtime/log.js';
+import { OperatorMetrics } from './runtime/metrics.js';
+
+const log = jsonLogger({ component: 'orchard-operator' });
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const kc = loadKubeConfig(config.kubeconfig);
+  const metrics = new OperatorMetrics();
+  const shutdown = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      log.info('shutting down', { signal });
+      shutdown.abort();
+    });
+  }
+
+  let running: RunningOperator | undefined;
+  let leading = !config.leaderElection;
+  const server = await startHttp(config.httpPort, metrics, {
+    ready: () => {
+      if (!leading) return { ok: true, reason: 'standby: another replica leads' };
+      return running?.synced() ? { ok: true, reason: 'caches synced' } : { ok: false, reason: 'caches syncing' };
+    },
+  });
+  log.info('listening', { port: config.httpPort });
+
+  const defaults = {
+    image: config.image,
+    ...(config.gpuImage ? { gpuImage: config.gpuImage } : {}),
+    artifactRoot: config.artifactRoot,
+    ...(config.trainerServiceAccount ? { serviceAccountName: config.trainerServiceAccount } : {}),
+    backoffLimit: config.backoffLimit,
+  };
+  const lead = async (signal: AbortSignal) => {
+    leading = true;
+    metrics.leader.set(1);
+    running = await startOperator({ kc, ...(config.namespace ? { namespace: config.namespace } : {}), defaults, log, metrics, workers: config.workers }, signal);
+    await running.done;
+  };
+
+  if (config.leaderElection) {
+    const elector = new LeaderElector({
+      kc,
+      namespace: config.leaseNamespace,
+      name: 'orchard-operator',
+      identity: config.identity,
+      onStartedLeading: lead,
+      onStoppedLeading: () => {
+        leading = false;
+        metrics.leader.set(0);
+        // A replica that lost its lease must not keep writing: exit and let the Deployment restart it.
+        if (!shutdown.signal.aborted) {
+          log.error('lost leadership; exiting');
+          process.exitCode = 1;
+          shutdown.abort();
+        }
+      },
+      log,
+    });
+    await elector.run(shutdown.signal);
+  } else {
+    await lead(shutdown.signal);
+  }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+main().catch((err) => {
+  log.error('operator failed', { err });
+  process.exit(1);
+});

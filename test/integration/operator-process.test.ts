@@ -1,0 +1,127 @@
+// The operator as a process: probes and metrics over HTTP, leader election between two replicas,
+// graceful shutdown on SIGTERM, and a SIGKILL mid-flight that loses and duplicates nothing.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { requestJson } from '../../operator/src/kube/client.js';
+import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+
+const kc = testKubeConfig();
+let namespace: string;
+const children: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Replica {
+  child: ChildProcess;
+  port: number;
+  logs: string[];
+  exited: Promise<number | null>;
+}
+
+async function startReplica(identity: string): Promise<Replica> {
+  const port = await freePort();
+  // node --import tsx: one process, so SIGKILL kills the operator itself (the tsx CLI would leave its child running).
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'operator', 'src', 'main.ts')], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      ORCHARD_NAMESPACE: namespace,
+      ORCHARD_LEASE_NAMESPACE: namespace,
+      ORCHARD_IMAGE: 'orchard:test',
+      ORCHARD_ARTIFACT_ROOT: 'gs://orchard-test/runs',
+      ORCHARD_HTTP_PORT: String(port),
+      POD_NAME: identity,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  const logs: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => logs.push(...d.split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, port, logs, exited };
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch {
+      // not there yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const http = async (r: Replica, path: string) => {
+  const res = await fetch(`http://127.0.0.1:${r.port}${path}`);
+  return { status: res.status, text: await res.text() };
+};
+const lease = () => requestJson(kc, 'GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/orchard-operator`);
+
+beforeAll(async () => {
+  namespace = await createNamespace(kc, 'operator');
+  await requestJson(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/registeredmodels`, {
+    body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'salaries' }, spec: { serving: { mode: 'None' } } },
+  });
+});
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+describe('the operator process', () => {
+  it('leads, serves probes and metrics, hands over on SIGTERM, and survives SIGKILL without duplicates', async () => {
+    const a = await startReplica('replica-a');
+    await eventually('replica-a to lead and be ready', async () => (await http(a, '/readyz')).status === 200 && (await lease()).spec.holderIdentity === 'replica-a');
+    expect((await http(a, '/healthz')).status).toBe(200);
+    const b = await startReplica('replica-b');
+    await eventually('replica-b to answer', async () => (await http(b, '/healthz')).status === 200);
+    expect(JSON.parse((await http(b, '/readyz')).text).reason).toMatch(/standby/);
+
+    const spec = exampleTrainingRun('salaries.yaml');
+    await requestJson(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'r1' }, spec },
+    });
+    await eventually('the Job', () => requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/r1-train`));
+    const metrics = (await http(a, '/metrics')).text;
+    expect(metrics).toMatch(/^orchard_leader 1$/m);
+    expect(metrics).toMatch(/^orchard_reconcile_total\{controller="trainingrun",result="success"\} [1-9]/m);
+    expect(a.logs.some((l) => JSON.parse(l).msg === 'caches synced')).toBe(true);
+
+    // SIGTERM: A releases the lease and exits cleanly; B takes over at once.
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    await eventually('replica-b to lead', async () => (await lease()).spec.holderIdentity === 'replica-b', 10_000);
+    await eventually('replica-b ready', async () => (await http(b, '/readyz')).status === 200);
+
+    // SIGKILL mid-flight: B dies without releasing; C takes over after the lease expires and carries on.
+    await requestJson(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'r2' }, spec },
+    });
+    await eventually('the second Job', () => requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/r2-train`));
+    b.child.kill('SIGKILL');
+    const c = await startReplica('replica-c');
+    await eventually('replica-c to lead', async () => (await lease()).spec.holderIdentity === 'replica-c', 40_000);
+    await requestJson(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'r3' }, spec },
+    });
+    await eventually('the third Job', () => requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/r3-train`));
+    const jobs = await requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs`);
+    expect(jobs.items.map((j: any) => j.metadata.name).sort()).toEqual(['r1-train', 'r2-train', 'r3-train']);
+    c.child.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+  }, 120_000);
+});
