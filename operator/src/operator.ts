@@ -1,5 +1,6 @@
 // Wiring: informers → controllers. Events only enqueue keys; reconcilers read the caches.
 import { API_VERSION } from './api/v1alpha1/common.js';
+import { RegisteredModelReconciler, CONTROLLER as REGISTERED_MODEL } from './controllers/registered-model/reconciler.js';
 import { TrainingRunReconciler, CONTROLLER as TRAINING_RUN } from './controllers/training-run/reconciler.js';
 import { LABELS, type TrainingDefaults } from './controllers/training-run/desired.js';
 import type { k8s } from './kube/client.js';
@@ -41,6 +42,8 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const pods = makeInformer<any>(kc, `/api/v1${scope}/pods`, { labelSelector: managed, onError: onError('pods') });
   const informers = [runs, models, jobs, pods];
 
+  const now = options.now ?? (() => new Date());
+  const record = options.record ?? apiEventRecorder(kc, 'orchard-operator');
   const reconciler = new TrainingRunReconciler({
     kc,
     runs,
@@ -48,11 +51,13 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     jobs,
     pods,
     defaults: options.defaults,
-    now: options.now ?? (() => new Date()),
+    now,
     log,
-    record: options.record ?? apiEventRecorder(kc, 'orchard-operator'),
+    record,
     ...(metrics ? { metrics } : {}),
   });
+  const modelReconciler = new RegisteredModelReconciler({ kc, models, now, log, record, ...(metrics ? { metrics } : {}) });
+  const registeredModels = new Controller({ name: REGISTERED_MODEL, reconcile: (key) => modelReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
   const trainingRuns = new Controller({ name: TRAINING_RUN, reconcile: (key) => reconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
 
   const enqueueRun = (obj: any) => trainingRuns.enqueue(objectKey(obj));
@@ -69,10 +74,13 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     jobs.on(event, enqueueByLabel);
     pods.on(event, enqueueByLabel);
     models.on(event, enqueueRunsOfModel);
+    models.on(event, (model: any) => registeredModels.enqueue(objectKey(model)));
   }
 
   await Promise.all(informers.map((i) => i.start()));
   log.info('caches synced', { informers: informers.length, namespace: options.namespace ?? '(all)' });
-  const done = trainingRuns.run(signal).finally(() => informers.forEach((i) => i.stop()));
-  return { informers, controllers: [trainingRuns], synced: () => informers.every((i) => i.synced()), done };
+  const done = Promise.all([trainingRuns.run(signal), registeredModels.run(signal)])
+    .then(() => undefined)
+    .finally(() => informers.forEach((i) => i.stop()));
+  return { informers, controllers: [trainingRuns, registeredModels], synced: () => informers.every((i) => i.synced()), done };
 }

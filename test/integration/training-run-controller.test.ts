@@ -134,12 +134,43 @@ describe('TrainingRun controller', () => {
       expect.objectContaining({ version: 1, trainingRun: 'salaries-1', trainingRunUID: created.metadata.uid, task: 'Regression', artifactUri: summary.artifactUri, testDataFingerprint: summary.testDataFingerprint }),
     ]);
 
-    // Idempotent: another pass over the same world writes nothing.
+    // Idempotent: once both controllers have settled, another pass over the same world writes nothing.
+    await eventually('the model to settle', async () => ((await model('salaries')).status?.aliases?.champion === 1 ? true : undefined));
     const writes = async () => (await metrics.apiWrites.get()).values.reduce((n, v) => n + v.value, 0);
+    await new Promise((r) => setTimeout(r, 500));
     const before = await writes();
     operator.controllers[0]!.enqueue(`${namespace}/salaries-1`);
+    operator.controllers[1]!.enqueue(`${namespace}/salaries`);
     await new Promise((r) => setTimeout(r, 1000));
     expect(await writes()).toBe(before);
+  }, 60_000);
+
+  it('promotes automatically: the first version becomes champion, a better one takes over, with events', async () => {
+    const m1 = await eventually('champion 1', async () => {
+      const m = await model('salaries');
+      return m.status?.aliases?.champion === 1 ? m : undefined;
+    });
+    expect(m1.status.promotions).toEqual([expect.objectContaining({ alias: 'Champion', version: 1, reason: 'FirstVersion' })]);
+    expect(m1.status.conditions).toEqual([expect.objectContaining({ type: 'Ready', status: 'True', reason: 'ChampionSelected' })]);
+
+    // A second run, 5% better on the same test data.
+    await createRun('salaries-2', 'salaries');
+    const pod = await podOf('salaries-2-train');
+    const summary = {
+      artifactUri: 'gs://orchard-test/runs/y/', metrics: { RMSE: 53645.7, MAE: 39000, R2: 0.31 }, topFeatures: [], rows: { train: 1, validation: 1, test: 1 }, trees: 300, testDataFingerprint: 'a1b2c3d4e5f60718',
+    };
+    await setPodStatus(pod, 'publish', {}, 'Succeeded', JSON.stringify(summary));
+    const m2 = await eventually('champion 2', async () => {
+      const m = await model('salaries');
+      return m.status?.aliases?.champion === 2 ? m : undefined;
+    });
+    expect(m2.status.promotions.at(-1)).toMatchObject({ alias: 'Champion', version: 2, previous: 1, reason: 'BeatChampion' });
+    expect(m2.status.promotions.at(-1).message).toMatch(/^version 2 RMSE 53645.7 beats champion 1 \(56469.2\) by 5.00% \(needs 0.00%\)$/);
+    const events = await eventually('the promotion event', async () => {
+      const list = await get(`/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent('involvedObject.name=salaries,reason=BeatChampion')}`);
+      return list.items.length ? list.items : undefined;
+    });
+    expect(events[0]).toMatchObject({ type: 'Normal', involvedObject: { kind: 'RegisteredModel' } });
   }, 60_000);
 
   it('reports the failing step and its one-line message, and the Job fails without retrying bad input', async () => {
