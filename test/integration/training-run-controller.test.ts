@@ -194,5 +194,17 @@ describe('TrainingRun controller', () => {
     await createModel('not-yet');
     await eventually('the Job after the model appears', () => get(`/apis/batch/v1/namespaces/${namespace}/jobs/orphan-train`));
     await reason('orphan', 'Pending');
-  }, 60_000);
+
+    // Deleting the run takes its Job with it, through the owner reference and the garbage collector
+    // (which notices a newly installed CRD on its next discovery pass, about 30 s, hence the wait).
+    await requestJson(kc, 'DELETE', `${api}/namespaces/${namespace}/trainingruns/orphan`);
+    await eventually('the Job to be collected', async () => {
+      try {
+        await get(`/apis/batch/v1/namespaces/${namespace}/jobs/orphan-train`);
+        return undefined;
+      } catch (err: any) {
+        return err.code === 404 ? true : undefined;
+      }
+    }, 90_000);
+  }, 120_000);
 });

@@ -1,0 +1,63 @@
+import { describe, expect, it } from '@jest/globals';
+import { ApiError } from '../kube/client.js';
+import { Controller } from './controller.js';
+import { TerminalError } from './errors.js';
+import { silentLogger } from './log.js';
+import { WorkQueue } from './queue.js';
+
+function harness(fail: (call: number) => Error | undefined) {
+  const calls: string[] = [];
+  const queue = new WorkQueue({ baseDelayMs: 5, maxDelayMs: 20 });
+  const controller = new Controller({
+    name: 'test',
+    log: silentLogger,
+    queue,
+    workers: 2,
+    reconcile: async (key) => {
+      calls.push(key);
+      const err = fail(calls.length);
+      if (err) throw err;
+    },
+  });
+  const stop = new AbortController();
+  const done = controller.run(stop.signal);
+  return { calls, queue, controller, stop: async () => { stop.abort(); await done; } };
+}
+
+const settle = (ms = 60) => new Promise((r) => setTimeout(r, ms));
+
+describe('Controller', () => {
+  it('re-runs a pass at once after a 409 conflict, without backoff', async () => {
+    const h = harness((n) => (n === 1 ? new ApiError(409, {}, 'the object has been modified') : undefined));
+    h.controller.enqueue('ns/a');
+    await settle();
+    expect(h.calls).toEqual(['ns/a', 'ns/a']);
+    expect(h.queue.numRequeues('ns/a')).toBe(0);
+    await h.stop();
+  });
+
+  it('never retries a terminal error', async () => {
+    const h = harness(() => new TerminalError('invalid spec'));
+    h.controller.enqueue('ns/a');
+    await settle();
+    expect(h.calls).toEqual(['ns/a']);
+    await h.stop();
+  });
+
+  it('retries other errors with backoff until a pass succeeds, then forgets the failures', async () => {
+    const h = harness((n) => (n <= 3 ? new Error('apiserver unavailable') : undefined));
+    h.controller.enqueue('ns/a');
+    await settle(200);
+    expect(h.calls).toEqual(['ns/a', 'ns/a', 'ns/a', 'ns/a']);
+    expect(h.queue.numRequeues('ns/a')).toBe(0);
+    await h.stop();
+  });
+
+  it('collapses a burst of events for one key into few passes', async () => {
+    const h = harness(() => undefined);
+    for (let i = 0; i < 100; i++) h.controller.enqueue('ns/a');
+    await settle();
+    expect(h.calls.length).toBeLessThanOrEqual(2);
+    await h.stop();
+  });
+});
