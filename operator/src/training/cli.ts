@@ -1,4 +1,5 @@
-// `orchard prepare|train|export|publish|all`: what a TrainingRun's Pod runs, one step per container.
+// `orchard prepare|train|export|publish|all`: what a TrainingRun's Pod runs, one step per container;
+// `orchard score`: one shard of a ScoringJob.
 //
 //   --spec FILE      a TrainingRun manifest (YAML or JSON); or ORCHARD_TRAINING_SPEC holding the spec as JSON
 //   --work DIR       the work directory shared by the steps (default ./orchard-work)
@@ -10,7 +11,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { scoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
+import { scoreShard } from '../batch/score.js';
 import { DataError, makeStorage } from '../artifacts/sources.js';
 import { ExportError } from '../export/compile.js';
 import { FeatureError } from '../features/transform.js';
@@ -56,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
     options: { spec: { type: 'string' }, work: { type: 'string' }, to: { type: 'string' }, 'data-root': { type: 'string' } },
   });
   const command = positionals[0];
+  if (command === 'score') return score();
   const steps: readonly Step[] | undefined = command === 'all' ? STEPS : STEPS.includes(command as Step) ? [command as Step] : undefined;
   if (!steps) {
     process.stderr.write(`usage: orchard <${STEPS.join('|')}|all> [--spec FILE] [--work DIR] [--to URI] [--data-root DIR]\n`);
@@ -92,6 +96,34 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`orchard ${step}: unexpected failure: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
+/** `orchard score`: one shard of a ScoringJob; the operator passes the spec, the model's artifacts and the Job's completion index. */
+async function score(): Promise<number> {
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const raw = process.env.ORCHARD_SCORING_SPEC;
+    const modelUri = process.env.ORCHARD_MODEL_URI;
+    if (!raw || !modelUri) throw new PrepareError('orchard score needs ORCHARD_SCORING_SPEC and ORCHARD_MODEL_URI (set by the operator)');
+    const parsed = scoringJobSpec.safeParse(JSON.parse(raw));
+    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: spec.${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+    const spec = parsed.data;
+    const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
+    const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));
+    const summary = await scoreShard({ spec, modelUri, shard, log, ...(needsGcs ? { gcs: makeStorage() } : {}) });
+    const message = JSON.stringify(summary);
+    log(message);
+    const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
+    if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
+    return 0;
+  } catch (err) {
+    if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError) {
+      process.stderr.write(`orchard score: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`orchard score: unexpected failure: ${(err as Error).stack ?? err}\n`);
     return 1;
   }
 }

@@ -1,0 +1,164 @@
+// `orchard score`: one shard of a ScoringJob. Reads the model's published artifacts, takes every
+// shards-th row of the inputs, encodes them with the same feature spec as training, scores with
+// onnxruntime, writes the predictions and reports what it did.
+import type { Storage } from '@google-cloud/storage';
+import type { ScoringJobSpec } from '../api/v1alpha1/scoring-job.js';
+import { readSource } from '../artifacts/sources.js';
+import { publishArtifacts, readArtifact } from '../artifacts/store.js';
+import { createSession, runModel } from '../export/onnx-runner.js';
+import { inputSchema } from '../features/schema.js';
+import { inverseLabel, labelEncoder } from '../features/target.js';
+import { FeatureError, recordEncoder, tableRowReader, type EncodedRow } from '../features/transform.js';
+import { classificationStats, regressionStats, type MetricStats } from './metrics.js';
+
+const CHUNK = 4096;
+const MAX_REPORTED_ERRORS = 3;
+
+export interface ShardSummary {
+  shard: number;
+  shards: number;
+  rows: number;
+  rejected: number;
+  /** The first few rejected rows, one line each. */
+  errors: string[];
+  seconds: number;
+  outputUri: string;
+  stats?: MetricStats;
+}
+
+export interface ScoreOptions {
+  spec: Pick<ScoringJobSpec, 'input' | 'output' | 'shards'>;
+  /** The model version's artifact prefix. */
+  modelUri: string;
+  shard: number;
+  gcs?: Storage;
+  fetchCa?: string;
+  log?: (line: string) => void;
+}
+
+export function shardPrefix(outputUri: string, shard: number, shards: number): string {
+  const base = outputUri.endsWith('/') ? outputUri : `${outputUri}/`;
+  const pad = (n: number) => String(n).padStart(5, '0');
+  return `${base}shard-${pad(shard)}-of-${pad(shards)}/`;
+}
+
+function csvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
+  const started = performance.now();
+  const { spec, shard } = options;
+  const shards = spec.shards ?? 1;
+  const log = options.log ?? (() => {});
+  const store = options.gcs ? { gcs: options.gcs } : {};
+  const schema = inputSchema.parse(JSON.parse((await readArtifact(options.modelUri, 'input-schema.json', store)).toString('utf8')));
+  const session = await createSession(await readArtifact(options.modelUri, 'model.onnx', store));
+  const encode = recordEncoder(schema);
+  const classes = schema.classNames;
+  const labelColumn = spec.input.labelColumn;
+  const encodeLabel = labelColumn ? labelEncoder(schema.task, { ...schema.features.target, column: labelColumn }, classes) : undefined;
+  const passthrough = spec.output.passthroughColumns ?? [];
+  const withProbabilities = classes !== undefined && spec.output.probabilities !== 'Omit';
+  const json = spec.output.format === 'JsonLines';
+
+  const outputColumns = [...passthrough, 'prediction', ...(withProbabilities ? classes!.map((c) => `probability_${c}`) : [])];
+  const lines: string[] = json ? [] : [outputColumns.map(csvCell).join(',')];
+  const errors: string[] = [];
+  let rejected = 0;
+  let scored = 0;
+  let index = 0;
+  const labels: number[] = [];
+  const predictions: number[] = [];
+  const probabilities: number[] = [];
+
+  for (const source of spec.input.sources) {
+    const table = await readSource(source, { ...store, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
+    const reader = tableRowReader(table.columns);
+    const missing = [...passthrough, ...(labelColumn ? [labelColumn] : [])].filter((c) => !table.columns.includes(c));
+    if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${table.source}`);
+    let batch: { row: (string | null)[]; encoded: EncodedRow; label?: number | null }[] = [];
+    const flush = async () => {
+      if (!batch.length) return;
+      const out = await runModel(session, schema.inputs, batch.map((b) => b.encoded));
+      batch.forEach((b, r) => {
+        const values: (string | number | null)[] = passthrough.map((c) => (reader(b.row)(c) as string | null | undefined) ?? null);
+        let prediction: string | number;
+        if (classes) {
+          const k = classes.length;
+          let best = 0;
+          for (let c = 1; c < k; c++) if (out.probabilities![r * k + c]! > out.probabilities![r * k + best]!) best = c;
+          prediction = k === 2 ? classes[out.probabilities![r * 2 + 1]! > 0.5 ? 1 : 0]! : classes[best]!;
+          const p = Array.from({ length: k }, (_, c) => out.probabilities![r * k + c]!);
+          if (b.label !== undefined && b.label !== null) {
+            labels.push(b.label);
+            probabilities.push(...p);
+          }
+          values.push(prediction, ...(withProbabilities ? p : []));
+        } else {
+          prediction = out.prediction![r]!;
+          if (b.label !== undefined && b.label !== null) {
+            labels.push(b.label);
+            predictions.push(prediction);
+          }
+          values.push(prediction);
+        }
+        lines.push(json ? JSON.stringify(Object.fromEntries(outputColumns.map((c, i) => [c, values[i]]))) : values.map(csvCell).join(','));
+      });
+      scored += batch.length;
+      batch = [];
+    };
+    for (const row of table.rows) {
+      if (index++ % shards !== shard) continue;
+      const read = reader(row);
+      let encoded: EncodedRow;
+      try {
+        encoded = encode(read);
+      } catch (err) {
+        if (!(err instanceof FeatureError)) throw err;
+        rejected++;
+        if (errors.length < MAX_REPORTED_ERRORS) errors.push(`${table.source} row ${table.rows.indexOf(row) + 1}: ${err.message}`);
+        continue;
+      }
+      // A label that cannot be read leaves the row out of the metrics, not out of the predictions.
+      let label: number | null | undefined;
+      try {
+        label = encodeLabel?.(read(labelColumn!));
+      } catch (err) {
+        if (!(err instanceof FeatureError)) throw err;
+        label = null;
+      }
+      batch.push({ row, encoded, ...(label !== undefined ? { label } : {}) });
+      if (batch.length >= CHUNK) await flush();
+    }
+    await flush();
+    log(`score: shard ${shard}/${shards}: ${scored} rows scored so far (${table.source})`);
+  }
+  await session.release();
+
+  const inverseTarget = schema.task === 'Regression';
+  let stats: MetricStats | undefined;
+  if (labelColumn && labels.length) {
+    if (inverseTarget) {
+      // Labels were encoded as the model's training target (scaled, log); compare in the target's units.
+      stats = regressionStats(labels.map(inverseLabel(schema.features.target)), predictions);
+    } else {
+      stats = classificationStats(schema.task, labels, probabilities, classes!.length);
+    }
+  }
+
+  const outputUri = shardPrefix(spec.output.uri, shard, shards);
+  const summary: ShardSummary = { shard, shards, rows: scored, rejected, errors, seconds: (performance.now() - started) / 1000, outputUri, ...(stats ? { stats } : {}) };
+  await publishArtifacts(
+    outputUri,
+    [
+      { name: json ? 'predictions.jsonl' : 'predictions.csv', bytes: Buffer.from(`${lines.join('\n')}\n`), contentType: json ? 'application/jsonl' : 'text/csv' },
+      { name: 'summary.json', bytes: Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), contentType: 'application/json' },
+    ],
+    store,
+  );
+  log(`score: shard ${shard}/${shards}: ${scored} rows scored, ${rejected} rejected in ${summary.seconds.toFixed(1)} s → ${outputUri}`);
+  return summary;
+}
