@@ -96,9 +96,12 @@ describe('the operator process', () => {
       body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'r1' }, spec },
     });
     await eventually('the Job', () => requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/r1-train`));
-    const metrics = (await http(a, '/metrics')).text;
+    // The Job can appear before the pass that created it has finished and been counted.
+    const metrics = await eventually('a counted trainingrun pass', async () => {
+      const text = (await http(a, '/metrics')).text;
+      return /^orchard_reconcile_total\{controller="trainingrun",result="success"\} [1-9]/m.test(text) ? text : undefined;
+    });
     expect(metrics).toMatch(/^orchard_leader 1$/m);
-    expect(metrics).toMatch(/^orchard_reconcile_total\{controller="trainingrun",result="success"\} [1-9]/m);
     expect(a.logs.some((l) => JSON.parse(l).msg === 'caches synced')).toBe(true);
 
     // SIGTERM: A releases the lease and exits cleanly; B takes over at once.
