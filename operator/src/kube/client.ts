@@ -1,5 +1,6 @@
 // The only module that imports @kubernetes/client-node: configuration, applying manifests and
 // reading API errors. Everything else speaks in plain objects.
+import { Agent, request, type RequestOptions } from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 
 export type KubeObject = k8s.KubernetesObject & { [key: string]: unknown };
@@ -38,20 +39,34 @@ class ObjectPaths extends k8s.KubernetesObjectApi {
  * typed serializer silently drops keys it models under other names (a CRD schema's `enum`,
  * `x-kubernetes-validations`), so writes of whole manifests go through here.
  */
+// One keep-alive pool per cluster configuration: a fresh TLS handshake per request cost the API
+// server and the operator more CPU than the requests themselves (bench/operator-scale.ts).
+const agents = new WeakMap<k8s.KubeConfig, Agent>();
+function agentFor(kc: k8s.KubeConfig): Agent {
+  let agent = agents.get(kc);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    agents.set(kc, agent);
+  }
+  return agent;
+}
+
 export async function requestJson(
   kc: k8s.KubeConfig,
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
   path: string,
   { body, contentType = 'application/json', accept = 'application/json' }: { body?: unknown; contentType?: string; accept?: string } = {},
 ): Promise<any> {
-  const { request } = await import('node:https');
   const url = new URL(path, kc.getCurrentCluster()!.server);
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const options: import('node:https').RequestOptions = {
+  const options: RequestOptions = {
     method,
     headers: { accept, ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) },
   };
   await kc.applyToHTTPSOptions(options);
+  // client-node puts a new one-shot Agent here each call; without a proxy, use the pooled one (TLS
+  // settings travel in the request options, and the pool keys connections by them).
+  if (!kc.getCurrentCluster()?.proxyUrl) options.agent = agentFor(kc);
   return new Promise((resolve, reject) => {
     const req = request(url, options, (res) => {
       let text = '';
