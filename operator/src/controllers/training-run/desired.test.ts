@@ -36,7 +36,8 @@ const withPodOptions: Option = (s) => {
 function expectGolden(name: string, value: unknown): void {
   const path = join(testdata, `${name}.yaml`);
   const text = stringify(value, { lineWidth: 0, aliasDuplicateObjects: false });
-  if (process.env.ORCHARD_UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, text);
+  if (process.env.ORCHARD_UPDATE_GOLDEN === '1') writeFileSync(path, text);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run with ORCHARD_UPDATE_GOLDEN=1 and review it`);
   expect(text).toBe(readFileSync(path, 'utf8'));
 }
 
