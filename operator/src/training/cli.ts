@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { describeIssue } from '../api/v1alpha1/common.js';
 import { scoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
 import { scoreShard } from '../batch/score.js';
@@ -39,9 +40,7 @@ async function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
   }
   const parsed = trainingRunSpec.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
-    throw new PrepareError(`${where}: ${field}: ${issue.message}`);
+    throw new PrepareError(`${where}: ${describeIssue(parsed.error)}`);
   }
   return parsed.data;
 }
@@ -108,7 +107,7 @@ async function score(): Promise<number> {
     const modelUri = process.env.ORCHARD_MODEL_URI;
     if (!raw || !modelUri) throw new PrepareError('orchard score needs ORCHARD_SCORING_SPEC and ORCHARD_MODEL_URI (set by the operator)');
     const parsed = scoringJobSpec.safeParse(JSON.parse(raw));
-    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: spec.${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: ${describeIssue(parsed.error)}`);
     const spec = parsed.data;
     const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
     const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));

@@ -16,6 +16,17 @@ export interface Rule<T> {
 }
 
 /** Attaches CEL rules (x-kubernetes-validations) and the same checks as zod refinements. */
+/** A zod issue path in Kubernetes field notation: spec.features.columns[0].type */
+export function fieldPath(path: readonly PropertyKey[], root = 'spec'): string {
+  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), root);
+}
+
+/** The first problem of a failed parse as one line: "spec.field: message". */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  return `${fieldPath(issue.path)}: ${issue.message}`;
+}
+
 export function withRules<S extends z.ZodType>(schema: S, rules: Rule<z.output<S>>[]): S {
   const refined = schema.superRefine((value, ctx) => {
     for (const r of rules) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { z } from 'zod';
 import { exampleManifests, invalidManifests } from '../../../../test/fixtures/manifests.js';
+import { fieldPath } from './common.js';
 import { kinds } from './index.js';
 
 const specSchema = (kind: string): z.ZodType => {
@@ -9,9 +10,6 @@ const specSchema = (kind: string): z.ZodType => {
   return def.spec;
 };
 
-/** zod's issue path in Kubernetes notation: spec.features.columns[0].type */
-const fieldOf = (path: PropertyKey[]): string =>
-  path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
 
 describe('example manifests', () => {
   it.each(exampleManifests().map((e) => [`${e.file}: ${e.manifest.kind} ${e.manifest.metadata.name}`, e.manifest] as const))(
@@ -27,7 +25,7 @@ describe('invalid manifests are rejected by zod on the field the API server name
   it.each(invalidManifests().map((c) => [`${c.manifest.kind}: ${c.title}`, c] as const))('%s', (_title, c) => {
     const result = specSchema(c.manifest.kind).safeParse(c.manifest.spec);
     expect(result.success).toBe(false);
-    expect(result.error!.issues.map((i) => fieldOf(i.path))).toContain(c.field);
+    expect(result.error!.issues.map((i) => fieldPath(i.path))).toContain(c.field);
   });
 });
 

@@ -1,6 +1,6 @@
 // The RegisteredModel controller's I/O: promotions into aliases, recorded and announced, and the
 // Ready condition; status written once per pass when it changed.
-import { API_VERSION } from '../../api/v1alpha1/common.js';
+import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
 import { registeredModelSpec, type RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
@@ -37,9 +37,7 @@ export class RegisteredModelReconciler {
 
     const parsed = registeredModelSpec.safeParse(raw.spec);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
-      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions: ready('False', 'InvalidSpec', `${field}: ${issue.message}; fix the spec`, previous) });
+      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions: ready('False', 'InvalidSpec', `${describeIssue(parsed.error)}; fix the spec`, previous) });
       return;
     }
     const spec = parsed.data;

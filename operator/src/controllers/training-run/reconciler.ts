@@ -1,6 +1,6 @@
 // The only I/O of the TrainingRun controller: read from caches, create the Job, register the
 // version, write status once per pass and only when it changed.
-import { API_VERSION } from '../../api/v1alpha1/common.js';
+import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
 import { trainingRunSpec, type TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
 import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
@@ -47,9 +47,7 @@ export class TrainingRunReconciler {
 
     const parsed = trainingRunSpec.safeParse(raw.spec);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), 'spec');
-      const status = computeTrainingRunStatus({ generation, previous, invalidSpec: `${field}: ${issue.message}`, modelName: '', modelExists: false, pods: [], now: now() });
+      const status = computeTrainingRunStatus({ generation, previous, invalidSpec: describeIssue(parsed.error), modelName: '', modelExists: false, pods: [], now: now() });
       await this.writeStatus(raw, status);
       return; // an invalid spec does not fix itself: no retry until it changes
     }
