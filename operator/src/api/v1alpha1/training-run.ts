@@ -16,6 +16,9 @@ export const metricName = z
   .describe('A test-split metric.');
 export type MetricName = z.infer<typeof metricName>;
 
+/** The headline metric of a task when spec.evaluation.primaryMetric is unset; also what promotion compares by default. */
+export const DEFAULT_PRIMARY_METRIC: Record<TaskType, MetricName> = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' };
+
 export const catboostParams = z
   .object({
     iterations: z.int32().min(1).max(100000).default(1000).describe('Maximum number of trees.'),

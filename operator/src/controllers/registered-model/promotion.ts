@@ -1,5 +1,5 @@
 // Pure: which versions hold the champion and challenger aliases, and why they changed.
-import type { MetricName, TaskType } from '../../api/v1alpha1/training-run.js';
+import { DEFAULT_PRIMARY_METRIC, type MetricName } from '../../api/v1alpha1/training-run.js';
 import type { ModelVersion, RegisteredModelSpec, RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { rfc3339 } from '../../runtime/conditions.js';
 
@@ -7,7 +7,6 @@ export type Promotion = NonNullable<RegisteredModelStatus['promotions']>[number]
 type Aliases = NonNullable<RegisteredModelStatus['aliases']>;
 
 const HIGHER_IS_BETTER = new Set<MetricName>(['R2', 'AUC', 'Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK']);
-export const DEFAULT_METRIC: Record<TaskType, MetricName> = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' };
 const MAX_PROMOTIONS = 100;
 
 export interface PromotionResult {
@@ -55,7 +54,7 @@ export function computePromotions(spec: Pick<RegisteredModelSpec, 'promotion' | 
 
   // Automatic: every version newer than those already placed gets a decision, in order.
   const placed = Math.max(0, current.champion ?? 0, current.challenger ?? 0, ...(status?.promotions ?? []).map((p) => p.version));
-  const metric = spec.promotion.metric ?? DEFAULT_METRIC[spec.task ?? versions[0]?.task ?? 'Regression'];
+  const metric = spec.promotion.metric ?? DEFAULT_PRIMARY_METRIC[spec.task ?? versions[0]?.task ?? 'Regression'];
   const margin = Number(spec.promotion.minImprovement);
   for (const v of versions.filter((x) => x.version > placed).sort((a, b) => a.version - b.version)) {
     const champion = current.champion !== undefined ? byNumber.get(current.champion) : undefined;

@@ -1,7 +1,7 @@
 // The only I/O of the TrainingRun controller: read from caches, create the Job, register the
 // version, write status once per pass and only when it changed.
 import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
-import { trainingRunSpec, type TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
+import { DEFAULT_PRIMARY_METRIC, trainingRunSpec, type TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
 import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
@@ -13,12 +13,11 @@ import type { Logger } from '../../runtime/log.js';
 import type { OperatorMetrics } from '../../runtime/metrics.js';
 import { registerVersion, versionOfRun } from '../registered-model/versions.js';
 import { buildTrainingJob, trainingJobName, type TrainingDefaults, type TrainingRunObject } from './desired.js';
-import { computeTrainingRunStatus, parseSummary } from './status.js';
+import { computeTrainingRunStatus, metricTable, parseSummary } from './status.js';
 
 export const CONTROLLER = 'trainingrun';
 const GROUP_PATH = `/apis/${API_VERSION}`;
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
-const DEFAULT_METRIC = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' } as const;
 
 export interface TrainingRunDeps {
   kc: k8s.KubeConfig;
@@ -80,7 +79,7 @@ export class TrainingRunReconciler {
       job,
       pods: runPods,
       ...(registeredVersion !== undefined ? { registeredVersion } : {}),
-      primaryMetric: run.spec.evaluation.primaryMetric ?? DEFAULT_METRIC[run.spec.task],
+      primaryMetric: run.spec.evaluation.primaryMetric ?? DEFAULT_PRIMARY_METRIC[run.spec.task],
       now: now(),
     });
     await this.writeStatus(raw, status);
@@ -105,14 +104,13 @@ export class TrainingRunReconciler {
   private async register(run: TrainingRunObject, model: any, runPods: any[]): Promise<number | undefined> {
     const summary = parseSummary(runPods);
     if (!summary) return undefined;
-    const decimal = (v: number) => String(Number(v.toPrecision(6)));
     const { status, version, created } = registerVersion(
       model.status,
       {
         name: run.metadata.name,
         uid: run.metadata.uid,
         task: run.spec.task,
-        metrics: Object.fromEntries(Object.entries(summary.metrics).map(([k, v]) => [k, decimal(v)])),
+        metrics: metricTable(summary.metrics),
         artifactUri: summary.artifactUri,
         ...(summary.testDataFingerprint ? { testDataFingerprint: summary.testDataFingerprint } : {}),
       },

@@ -92,6 +92,11 @@ export function formatDuration(ms: number): string {
 
 const decimal = (v: number) => String(Number(v.toPrecision(6)));
 
+/** Metrics as status carries them: decimal strings of 6 significant digits (no floats in the API). */
+export function metricTable(metrics: Record<string, number>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, decimal(v)]));
+}
+
 export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   const prev = o.previous ?? {};
   const status: TrainingRunStatus = { observedGeneration: o.generation };
@@ -120,7 +125,7 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
     status.completionTime = job.status?.completionTime ?? complete.lastTransitionTime;
     if (summary) {
       status.rows = summary.rows;
-      status.metrics = Object.fromEntries(Object.entries(summary.metrics).map(([k, v]) => [k, decimal(v)]));
+      status.metrics = metricTable(summary.metrics);
       status.topFeatures = summary.topFeatures.map((f) => ({ name: f.name, importance: decimal(f.importance) }));
       const uri = summary.artifactUri;
       status.artifacts = { uri, onnx: `${uri}model.onnx`, native: `${uri}model.cbm`, inputSchema: `${uri}input-schema.json`, referenceProfile: `${uri}reference-profile.json` };
