@@ -81,22 +81,29 @@ async function main(argv: string[]): Promise<number> {
       steps,
     );
     log(`${steps.join(' → ')} finished in ${Object.values(seconds).reduce((a, b) => a + b, 0).toFixed(1)} s (${Object.entries(seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
-    if (summary) {
-      const message = JSON.stringify(summary);
-      log(message);
-      const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
-      if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
-    }
+    if (summary) await report(summary, log);
     return 0;
   } catch (err) {
-    const step = steps.length === 1 ? steps[0] : 'pipeline';
-    if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError || err instanceof TrainerError || err instanceof ExportError || err instanceof z.ZodError) {
-      process.stderr.write(`orchard ${step}: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`orchard ${step}: unexpected failure: ${(err as Error).stack ?? err}\n`);
-    return 1;
+    return fail(steps.length === 1 ? steps[0]! : 'pipeline', err);
   }
+}
+
+/** Prints the run's summary and leaves it as the container's termination message for the operator. */
+async function report(summary: object, log: (line: string) => void): Promise<void> {
+  const message = JSON.stringify(summary);
+  log(message);
+  const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
+  if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
+}
+
+/** Bad input: one line and exit 2 (the training Job does not retry it). Anything else: the stack and exit 1. */
+function fail(step: string, err: unknown): number {
+  if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError || err instanceof TrainerError || err instanceof ExportError || err instanceof z.ZodError) {
+    process.stderr.write(`orchard ${step}: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`orchard ${step}: unexpected failure: ${(err as Error).stack ?? err}\n`);
+  return 1;
 }
 
 /** `orchard score`: one shard of a ScoringJob; the operator passes the spec, the model's artifacts and the Job's completion index. */
@@ -111,19 +118,10 @@ async function score(): Promise<number> {
     const spec = parsed.data;
     const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
     const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));
-    const summary = await scoreShard({ spec, modelUri, shard, log, ...(needsGcs ? { gcs: makeStorage() } : {}) });
-    const message = JSON.stringify(summary);
-    log(message);
-    const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
-    if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
+    await report(await scoreShard({ spec, modelUri, shard, log, ...(needsGcs ? { gcs: makeStorage() } : {}) }), log);
     return 0;
   } catch (err) {
-    if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError) {
-      process.stderr.write(`orchard score: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`orchard score: unexpected failure: ${(err as Error).stack ?? err}\n`);
-    return 1;
+    return fail('score', err);
   }
 }
 
