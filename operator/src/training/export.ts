@@ -59,7 +59,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
   log(`export: ${compiled.summary.trees} trees, ${compiled.summary.ctrs} CTRs (${compiled.summary.combinationCtrs} on feature combinations), ${compiled.summary.oneHotFeatures} one-hot features → ${(compiled.onnx.length / 1e6).toFixed(1)} MB ONNX in ${compileSeconds.toFixed(2)} s`);
 
   const test = parts[2]!;
-  const parity = await checkParity(compiled.onnx, schema, test.rows, join(preparedDir, 'test.tsv'), modelDir, preparedDir);
+  const { report: parity, outputs } = await scoreAndCompare(compiled.onnx, schema, test.rows, join(preparedDir, 'test.tsv'), modelDir, preparedDir);
   log(`export: ONNX matches CatBoost on ${parity.rows} test rows (max error ${Object.entries(parity.maxError).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')})`);
 
   const onnxPath = join(modelDir, 'model.onnx');
@@ -68,9 +68,6 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
 
   // The reference profile gains the prediction distribution, for drift monitoring of outputs.
   const profile = JSON.parse(await readFile(join(preparedDir, 'reference-profile.json'), 'utf8')) as ReferenceProfile;
-  const session = await createSession(compiled.onnx);
-  const outputs = await runModel(session, schema.inputs, test.rows);
-  await session.release();
   profile.prediction = predictionProfile(schema, outputs, test.rows.length);
   await writeFile(join(modelDir, 'reference-profile.json'), `${JSON.stringify(profile)}\n`);
   await writeFile(join(modelDir, 'input-schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
@@ -103,6 +100,18 @@ export async function checkParity(
   modelDir: string,
   preparedDir: string,
 ): Promise<ParityReport> {
+  return (await scoreAndCompare(onnx, schema, rows, tsvPath, modelDir, preparedDir)).report;
+}
+
+/** checkParity, also handing back onnxruntime's outputs so the caller need not score the rows again. */
+async function scoreAndCompare(
+  onnx: Uint8Array,
+  schema: InputSchema,
+  rows: EncodedRow[],
+  tsvPath: string,
+  modelDir: string,
+  preparedDir: string,
+): Promise<{ report: ParityReport; outputs: ModelOutputs }> {
   const oraclePath = join(modelDir, `catboost-predictions-${process.pid}.tsv`);
   try {
     await runTrainer(['predict', '--model', join(modelDir, 'model.cbm'), '--data', tsvPath, '--dataset', join(preparedDir, 'dataset.json'), '--out', oraclePath]);
@@ -110,7 +119,7 @@ export async function checkParity(
     const session = await createSession(onnx);
     const got = await runModel(session, schema.inputs, rows);
     await session.release();
-    return compareOutputs(schema, got, expected, rows.length);
+    return { report: compareOutputs(schema, got, expected, rows.length), outputs: got };
   } finally {
     await rm(oraclePath, { force: true });
   }
