@@ -2,24 +2,15 @@
 // graceful shutdown on SIGTERM, and a SIGKILL mid-flight that loses and duplicates nothing.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { requestJson } from '../../operator/src/kube/client.js';
 import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { eventually, freePort } from '../support/wait.js';
 
 const kc = testKubeConfig();
 let namespace: string;
 const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Replica {
   child: ChildProcess;
@@ -49,20 +40,6 @@ async function startReplica(identity: string): Promise<Replica> {
   child.stderr!.setEncoding('utf8').on('data', (d: string) => logs.push(...d.split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, port, logs, exited };
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const http = async (r: Replica, path: string) => {

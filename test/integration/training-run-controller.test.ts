@@ -9,6 +9,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
 const defaults: TrainingDefaults = { image: 'orchard:test', artifactRoot: 'gs://orchard-test/runs', backoffLimit: 1, serviceAccountName: 'default' };
@@ -22,21 +23,6 @@ const get = (path: string) => requestJson(kc, 'GET', path);
 const run = (name: string) => get(`${api}/namespaces/${namespace}/trainingruns/${name}`);
 const model = (name: string) => get(`${api}/namespaces/${namespace}/registeredmodels/${name}`);
 const succeeded = (obj: any) => obj.status?.conditions?.find((c: any) => c.type === 'Succeeded');
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function reason(name: string, want: string) {
   return eventually(`${name} to be ${want}`, async () => {

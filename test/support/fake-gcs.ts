@@ -1,12 +1,12 @@
 // fake-gcs-server (built by the set-up) on a free loopback port, in memory, for gs:// tests.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
 import { makeStorage } from '../../operator/src/artifacts/gcs.js';
 import { startProcess, tailOf } from '../../operator/src/local/process.js';
 import { toolPath } from '../../operator/src/local/toolchain.js';
+import { freePort } from './wait.js';
 
 export interface FakeGcs {
   /** http://127.0.0.1:PORT, the value for STORAGE_EMULATOR_HOST. */
@@ -53,15 +53,4 @@ async function answers(url: string): Promise<boolean> {
   } catch {
     return false; // not listening yet
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
