@@ -3,8 +3,6 @@ import type { RowFilter } from '../api/v1alpha1/data.js';
 import { quantile } from '../features/stats.js';
 import type { RecordReader } from '../features/transform.js';
 
-export { quantile };
-
 export interface FilterOutcome {
   filter: string;
   dropped: number;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { split as splitSchema } from '../api/v1alpha1/data.js';
 import { jsonRecordReader } from '../features/transform.js';
-import { compileFilters, quantile } from './filters.js';
+import { quantile } from '../features/stats.js';
+import { compileFilters } from './filters.js';
 import { assignParts } from './split.js';
 
 const rows = Array.from({ length: 1000 }, (_, i) => jsonRecordReader({ id: i, group: `g${i % 100}`, year: 2000 + (i % 10), v: i }));
