@@ -3,9 +3,11 @@ import { API_VERSION } from './api/v1alpha1/common.js';
 import { RegisteredModelReconciler, CONTROLLER as REGISTERED_MODEL } from './controllers/registered-model/reconciler.js';
 import { TrainingRunReconciler, CONTROLLER as TRAINING_RUN } from './controllers/training-run/reconciler.js';
 import { LABELS, type TrainingDefaults } from './controllers/training-run/desired.js';
+import type { ServingDefaults } from './controllers/registered-model/serving.js';
+import { RETRAIN_LABEL } from './controllers/registered-model/retrain.js';
 import type { k8s } from './kube/client.js';
 import { makeInformer, type Informer } from './kube/informer.js';
-import { Controller, objectKey } from './runtime/controller.js';
+import { Controller, objectKey, ownerKey } from './runtime/controller.js';
 import { apiEventRecorder, type EventRecorder } from './runtime/events.js';
 import type { Logger } from './runtime/log.js';
 import type { OperatorMetrics } from './runtime/metrics.js';
@@ -15,6 +17,8 @@ export interface OperatorOptions {
   /** Watch one namespace only; all namespaces when unset. */
   namespace?: string;
   defaults: TrainingDefaults;
+  /** Scoring Pods; image defaults to the training image. */
+  serving?: ServingDefaults;
   log: Logger;
   metrics?: OperatorMetrics;
   workers?: number;
@@ -40,7 +44,10 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const models = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/registeredmodels`, { onError: onError('registeredmodels') });
   const jobs = makeInformer<any>(kc, `/apis/batch/v1${scope}/jobs`, { labelSelector: managed, onError: onError('jobs') });
   const pods = makeInformer<any>(kc, `/api/v1${scope}/pods`, { labelSelector: managed, onError: onError('pods') });
-  const informers = [runs, models, jobs, pods];
+  const deployments = makeInformer<any>(kc, `/apis/apps/v1${scope}/deployments`, { labelSelector: managed, onError: onError('deployments') });
+  const services = makeInformer<any>(kc, `/api/v1${scope}/services`, { labelSelector: managed, onError: onError('services') });
+  const autoscalers = makeInformer<any>(kc, `/apis/autoscaling/v2${scope}/horizontalpodautoscalers`, { labelSelector: managed, onError: onError('horizontalpodautoscalers') });
+  const informers = [runs, models, jobs, pods, deployments, services, autoscalers];
 
   const now = options.now ?? (() => new Date());
   const record = options.record ?? apiEventRecorder(kc, 'orchard-operator');
@@ -56,11 +63,27 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     record,
     ...(metrics ? { metrics } : {}),
   });
-  const modelReconciler = new RegisteredModelReconciler({ kc, models, now, log, record, ...(metrics ? { metrics } : {}) });
+  const modelReconciler = new RegisteredModelReconciler({
+    kc,
+    models,
+    runs,
+    deployments,
+    services,
+    autoscalers,
+    serving: options.serving ?? { image: options.defaults.image },
+    now,
+    log,
+    record,
+    ...(metrics ? { metrics } : {}),
+  });
   const registeredModels = new Controller({ name: REGISTERED_MODEL, reconcile: (key) => modelReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
   const trainingRuns = new Controller({ name: TRAINING_RUN, reconcile: (key) => reconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
 
   const enqueueRun = (obj: any) => trainingRuns.enqueue(objectKey(obj));
+  const enqueueOwner = (obj: any, kind: string, controller: Controller) => {
+    const key = ownerKey(obj, kind);
+    if (key) controller.enqueue(key);
+  };
   const enqueueByLabel = (obj: any) => {
     const run = obj.metadata?.labels?.[LABELS.trainingRun];
     if (run) trainingRuns.enqueue(`${obj.metadata.namespace}/${run}`);
@@ -75,6 +98,12 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     pods.on(event, enqueueByLabel);
     models.on(event, enqueueRunsOfModel);
     models.on(event, (model: any) => registeredModels.enqueue(objectKey(model)));
+    for (const child of [deployments, services, autoscalers]) child.on(event, (obj: any) => enqueueOwner(obj, 'RegisteredModel', registeredModels));
+    // A retrain run appearing or going changes the model's cool-down.
+    runs.on(event, (run: any) => {
+      const model = run.metadata?.labels?.[RETRAIN_LABEL];
+      if (model) registeredModels.enqueue(`${run.metadata.namespace}/${model}`);
+    });
   }
 
   await Promise.all(informers.map((i) => i.start()));

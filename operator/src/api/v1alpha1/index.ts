@@ -64,9 +64,11 @@ export const kinds: KindDefinition[] = [
     spec: registeredModelSpec,
     status: registeredModelStatus,
     printerColumns: [
-      { name: 'Champion', type: 'integer', jsonPath: '.status.aliases.champion', description: 'Version served.' },
+      { name: 'Champion', type: 'integer', jsonPath: '.status.aliases.champion', description: 'Version holding the champion alias.' },
       { name: 'Challenger', type: 'integer', jsonPath: '.status.aliases.challenger', description: 'Challenger version.' },
+      { name: 'Serving', type: 'integer', jsonPath: '.status.serving.servedVersion', description: 'Version the scoring Pods serve now.' },
       { name: 'Ready', type: 'string', jsonPath: condition('Ready', 'status'), description: 'Champion served and ready.' },
+      { name: 'Reason', type: 'string', jsonPath: condition('Ready', 'reason'), description: 'Cause of the Ready status, e.g. RollingOut.' },
       { name: 'Drifted', type: 'string', jsonPath: condition('Drifted', 'status'), description: 'Served traffic has drifted from the training data.' },
       { name: 'URL', type: 'string', jsonPath: '.status.serving.url', description: 'In-cluster scoring URL.' },
       age,

@@ -57,7 +57,7 @@ export const serving = z
     canary: z
       .object({ challengerPercent: z.int32().min(1).max(99).describe('Share of requests, in percent, routed to the challenger.') })
       .optional()
-      .describe('Send part of the traffic to the challenger version.'),
+      .describe('Send part of the traffic to the challenger version: every scoring Pod loads both versions and routes each request by this share.'),
     maxBatchRows: z.int32().min(1).max(100000).default(1000).describe('Largest number of rows one request may carry.'),
     maxBodyBytes: z.int32().min(1024).max(104857600).default(1048576).describe('Largest request body in bytes.'),
     ...podOptions,
@@ -69,7 +69,7 @@ export const drift = withRules(
     onDrift: z
       .enum(['None', 'Alert', 'Retrain'])
       .default('Alert')
-      .describe('None: only report. Alert: report, raise the Drifted condition and an Event. Retrain: also create a TrainingRun from retrain.template.'),
+      .describe('None: report in status.drift and the Drifted condition. Alert: also a Warning Event when drift starts. Retrain: also create a TrainingRun from retrain.template, at most once per coolDownSeconds.'),
     windowRows: z.int32().min(100).max(1000000).default(5000).describe('Rows in the sliding window compared with the training reference.'),
     windowSeconds: z.int().min(60).default(3600).describe('Oldest age of a row in the window.'),
     minRows: z.int32().min(30).default(500).describe('Rows the window needs before drift is judged.'),
@@ -104,12 +104,6 @@ export const registeredModelSpec = withRules(
       message: 'drift.onDrift Retrain needs retrain.template: say what to train',
       fieldPath: '.retrain',
       check: (s) => s.drift.onDrift !== 'Retrain' || s.retrain !== undefined,
-    },
-    {
-      rule: "!has(self.serving.canary) || has(self.serving.autoscaling) || self.serving.replicas >= 2",
-      message: 'a canary needs at least 2 replicas (or autoscaling) so champion and challenger each have a Pod',
-      fieldPath: '.serving.replicas',
-      check: (s) => s.serving.canary === undefined || s.serving.autoscaling !== undefined || s.serving.replicas >= 2,
     },
   ],
 ).describe('The registry entry and how its champion is served.');
@@ -157,9 +151,11 @@ export const registeredModelStatus = z
       .describe('Latest alias changes with their reasons, newest last.'),
     serving: z
       .object({
-        servedVersion: z.int32().optional(),
-        challengerVersion: z.int32().optional(),
-        readyReplicas: z.int32().optional(),
+        servedVersion: z.int32().optional().describe('Champion version every ready scoring Pod serves.'),
+        rolloutVersion: z.int32().optional().describe('Version being rolled out while servedVersion keeps serving.'),
+        challengerVersion: z.int32().optional().describe('Version taking the canary share of requests.'),
+        replicas: z.int32().optional().describe('Scoring Pods wanted.'),
+        readyReplicas: z.int32().optional().describe('Scoring Pods ready to serve.'),
         url: z.string().optional().describe('In-cluster URL of the scoring Service.'),
       })
       .optional()

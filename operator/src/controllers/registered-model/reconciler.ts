@@ -1,63 +1,216 @@
-// The RegisteredModel controller's I/O: promotions into aliases, recorded and announced, and the
-// Ready condition; status written once per pass when it changed.
+// The RegisteredModel controller's I/O. One pass: promotions into aliases → the serving children
+// (Deployment, Service, autoscaler) → drift summary and retraining → status, written once when it
+// changed, and Events for what changed.
 import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
-import { registeredModelSpec, type RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
+import { registeredModelSpec, type ModelVersion, type RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
-import { setCondition } from '../../runtime/conditions.js';
+import { rfc3339, setCondition } from '../../runtime/conditions.js';
+import type { Result } from '../../runtime/controller.js';
+import { isAlreadyExists, isNotFound } from '../../runtime/errors.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Logger } from '../../runtime/log.js';
 import type { OperatorMetrics } from '../../runtime/metrics.js';
+import { computeDriftedCondition, type DriftStatus } from './drift.js';
 import { appendPromotions, computePromotions } from './promotion.js';
+import { buildRetrainRun, planRetrain, retrainRunsOf } from './retrain.js';
+import {
+  buildScoringAutoscaler,
+  buildScoringDeployment,
+  buildScoringService,
+  servingName,
+  servingUrl,
+  SPEC_HASH_ANNOTATION,
+  type RegisteredModelObject,
+  type ServingDefaults,
+} from './serving.js';
+import { computeReadyCondition, computeServingStatus, observeDeployment, type DeploymentState } from './status.js';
 
 export const CONTROLLER = 'registeredmodel';
 
 export interface RegisteredModelDeps {
   kc: k8s.KubeConfig;
   models: Informer;
+  runs: Informer;
+  deployments: Informer;
+  services: Informer;
+  autoscalers: Informer;
+  serving: ServingDefaults;
+  /** The drift summary of the served traffic, from the scoring Pods; undefined when there is none. */
+  readDrift?: (model: RegisteredModelObject, champion: ModelVersion) => Promise<DriftStatus | undefined>;
+  /** How often drift is read while a model serves. */
+  driftPollSeconds?: number;
   now: () => Date;
   log: Logger;
   record: EventRecorder;
   metrics?: OperatorMetrics;
 }
 
+interface Child {
+  /** API prefix and plural, e.g. /apis/apps/v1 and deployments. */
+  api: string;
+  plural: string;
+  informer: Informer;
+  desired: Record<string, any> | undefined;
+  /** Fields the cluster owns and an update must keep (e.g. replicas under an autoscaler). */
+  keep?: (observed: any) => Record<string, any>;
+}
+
 export class RegisteredModelReconciler {
   constructor(private readonly deps: RegisteredModelDeps) {}
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<Result | void> {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.models.get(name, namespace);
+    // Gone or going: owner references let the garbage collector remove the serving children.
     if (!raw || raw.metadata.deletionTimestamp) return;
     const now = this.deps.now();
     const previous = (raw.status ?? {}) as RegisteredModelStatus;
     const generation = raw.metadata.generation ?? 0;
-    const ready = (status: 'True' | 'False' | 'Unknown', reason: string, message: string, base: RegisteredModelStatus) =>
-      setCondition(base.conditions, { type: 'Ready', status, reason, message, observedGeneration: generation }, now);
+    const condition = (base: RegisteredModelStatus, type: string, c: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string }) =>
+      setCondition(base.conditions, { type, ...c, observedGeneration: generation }, now);
 
     const parsed = registeredModelSpec.safeParse(raw.spec);
     if (!parsed.success) {
-      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions: ready('False', 'InvalidSpec', `${describeIssue(parsed.error)}; fix the spec`, previous) });
-      return;
+      const message = `${describeIssue(parsed.error)}; fix the spec`;
+      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions: condition(previous, 'Ready', { status: 'False', reason: 'InvalidSpec', message }) });
+      return; // an invalid spec does not fix itself: no retry until it changes
     }
-    const spec = parsed.data;
-    const result = computePromotions(spec, previous, now);
-    const status: RegisteredModelStatus = { ...previous, observedGeneration: generation, aliases: result.aliases };
-    const promotions = appendPromotions(previous.promotions, result.changes);
+    const model: RegisteredModelObject = { metadata: raw.metadata, spec: parsed.data };
+    const { spec } = model;
+
+    // Aliases.
+    const promoted = computePromotions(spec, previous, now);
+    const status: RegisteredModelStatus = { ...previous, observedGeneration: generation, aliases: promoted.aliases };
+    const promotions = appendPromotions(previous.promotions, promoted.changes);
     if (promotions) status.promotions = promotions;
-    const champion = result.aliases.champion;
-    if (result.problem) status.conditions = ready('False', result.problem.reason, result.problem.message, previous);
-    else if (!previous.versions?.length) status.conditions = ready('False', 'NoVersions', `no version yet: a TrainingRun with modelRef ${name} registers the first`, previous);
-    else if (champion === undefined) status.conditions = ready('False', 'NoChampion', 'no version holds the champion alias: pin one in spec.promotion.champion or use policy Automatic', previous);
-    else if (spec.serving.mode === 'None') status.conditions = ready('True', 'ChampionSelected', `version ${champion} is champion (serving.mode None: nothing is deployed)`, previous);
-    else status.conditions = ready('False', 'ServingNotDeployed', `version ${champion} is champion, but this release does not deploy online serving yet: set serving.mode None to use the registry alone`, previous);
+    const versionOf = (v: number | undefined) => (v === undefined ? undefined : previous.versions?.find((x) => x.version === v));
+    const champion = versionOf(promoted.aliases.champion);
+    const challenger = versionOf(promoted.aliases.challenger);
+
+    // Serving children: desired only while a champion exists and serving is Online.
+    const online = spec.serving.mode === 'Online' && champion !== undefined && !promoted.problem;
+    const deployment = await this.applyChildren(model, [
+      {
+        api: '/apis/apps/v1',
+        plural: 'deployments',
+        informer: this.deps.deployments,
+        desired: online ? buildScoringDeployment(model, champion!, challenger, this.deps.serving) : undefined,
+        keep: (observed) => (spec.serving.autoscaling ? { replicas: observed.spec?.replicas } : {}),
+      },
+      { api: '/api/v1', plural: 'services', informer: this.deps.services, desired: online ? buildScoringService(model) : undefined },
+      { api: '/apis/autoscaling/v2', plural: 'horizontalpodautoscalers', informer: this.deps.autoscalers, desired: online ? buildScoringAutoscaler(model) : undefined },
+    ]);
+    const state: DeploymentState | undefined = deployment ? observeDeployment(deployment) : undefined;
+    if (online) status.serving = computeServingStatus(state, previous.serving, servingUrl(model));
+    else delete status.serving;
+    status.conditions = condition(
+      status,
+      'Ready',
+      computeReadyCondition({
+        spec,
+        name,
+        hasVersions: (previous.versions?.length ?? 0) > 0,
+        ...(promoted.aliases.champion !== undefined ? { champion: promoted.aliases.champion } : {}),
+        ...(promoted.problem ? { problem: promoted.problem } : {}),
+        ...(state ? { deployment: state } : {}),
+        ...(status.serving ? { serving: status.serving } : {}),
+      }),
+    );
+
+    // Drift of the served traffic, and retraining when it asks for it.
+    let requeueAfter: number | undefined;
+    if (online && this.deps.readDrift && status.serving?.servedVersion !== undefined) {
+      const served = versionOf(status.serving.servedVersion) ?? champion!;
+      const drift = await this.deps.readDrift(model, served);
+      if (drift) status.drift = drift;
+      requeueAfter = (this.deps.driftPollSeconds ?? 60) * 1000;
+    }
+    if (!online) delete status.drift;
+    const drifted = status.drift?.drifted === 'True';
+    const plan = planRetrain({
+      spec,
+      model: name,
+      drifted,
+      runs: retrainRunsOf(name, this.deps.runs.list(namespace)),
+      ...(previous.lastRetrainTime ? { lastRetrainTime: previous.lastRetrainTime } : {}),
+      now,
+    });
+    let retrainNote: string | undefined;
+    if (plan.action === 'Create') {
+      const run = buildRetrainRun(model, plan.index);
+      await this.create(`/apis/${API_VERSION}/namespaces/${namespace}/trainingruns`, run);
+      status.lastRetrainTime = rfc3339(now);
+      status.lastRetrainRun = plan.name;
+      retrainNote = `created TrainingRun ${plan.name} to retrain`;
+      await this.deps.record(eventTarget(raw), 'Normal', 'RetrainStarted', `drift detected: ${retrainNote}`);
+    } else if (plan.action === 'CoolingDown') {
+      if (plan.last) {
+        status.lastRetrainRun = plan.last.name;
+        status.lastRetrainTime ??= rfc3339(plan.last.createdTime);
+      }
+      retrainNote = `retrained with ${status.lastRetrainRun ?? 'a TrainingRun'} at ${status.lastRetrainTime}; the next retraining may start after ${rfc3339(plan.until)} (drift.coolDownSeconds)`;
+      const wait = plan.until.getTime() - now.getTime();
+      requeueAfter = Math.min(requeueAfter ?? wait, wait);
+    }
+    status.conditions = condition(status, 'Drifted', computeDriftedCondition(spec, status.drift, retrainNote));
 
     await this.writeStatus(raw, status);
-    const target = { apiVersion: API_VERSION, kind: 'RegisteredModel', metadata: raw.metadata };
-    for (const change of result.changes) {
-      this.deps.log.info('alias changed', { controller: CONTROLLER, namespace, name, alias: change.alias, version: change.version, reason: change.reason });
-      await this.deps.record(target, 'Normal', change.reason, `${change.alias.toLowerCase()}: ${change.message}`);
+    await this.recordChanges(raw, previous, status, promoted.changes);
+    return requeueAfter !== undefined ? { requeueAfterMs: requeueAfter } : undefined;
+  }
+
+  /** Creates, updates (input hash changed) or deletes each child; returns the observed Deployment. */
+  private async applyChildren(model: RegisteredModelObject, children: Child[]): Promise<any> {
+    const { namespace, name: owner, uid } = model.metadata;
+    const name = servingName(owner);
+    let result: any;
+    for (const child of children) {
+      const base = `${child.api}/namespaces/${namespace}/${child.plural}`;
+      const observed = child.informer.get(name, namespace);
+      if (observed && !(observed.metadata.ownerReferences ?? []).some((o: any) => o.controller && o.uid === uid)) {
+        throw new Error(`${child.plural} ${namespace}/${name} exists but belongs to something else: delete or rename it`);
+      }
+      let current = observed;
+      if (!child.desired) {
+        if (observed) current = await this.remove(`${base}/${name}`);
+      } else if (!observed) {
+        current = (await this.create(base, child.desired)) ?? undefined;
+      } else if (observed.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== child.desired.metadata.annotations[SPEC_HASH_ANNOTATION]) {
+        const body = {
+          ...child.desired,
+          metadata: { ...observed.metadata, ...child.desired.metadata, annotations: { ...(observed.metadata.annotations ?? {}), ...child.desired.metadata.annotations } },
+          spec: { ...observed.spec, ...child.desired.spec, ...(child.keep?.(observed) ?? {}) },
+        };
+        current = await requestJson(this.deps.kc, 'PUT', `${base}/${name}`, { body });
+        this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+      }
+      if (child.plural === 'deployments') result = current;
     }
+    return result;
+  }
+
+  private async create(path: string, body: Record<string, any>): Promise<any> {
+    try {
+      const created = await requestJson(this.deps.kc, 'POST', path, { body });
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
+      return created;
+    } catch (err) {
+      // The cache was behind: the object exists, and its event brings the next pass.
+      if (isAlreadyExists(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async remove(path: string): Promise<undefined> {
+    try {
+      await requestJson(this.deps.kc, 'DELETE', `${path}?propagationPolicy=Background`);
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'delete' });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return undefined;
   }
 
   private async writeStatus(raw: any, status: RegisteredModelStatus): Promise<void> {
@@ -67,4 +220,28 @@ export class RegisteredModelReconciler {
     await requestJson(this.deps.kc, 'PUT', path, { body: { ...raw, status } });
     this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
   }
+
+  private async recordChanges(raw: any, previous: RegisteredModelStatus, status: RegisteredModelStatus, changes: ReturnType<typeof computePromotions>['changes']): Promise<void> {
+    const { namespace, name } = raw.metadata;
+    const target = eventTarget(raw);
+    for (const change of changes) {
+      this.deps.log.info('alias changed', { controller: CONTROLLER, namespace, name, alias: change.alias, version: change.version, reason: change.reason });
+      await this.deps.record(target, 'Normal', change.reason, `${change.alias.toLowerCase()}: ${change.message}`);
+    }
+    const served = status.serving?.servedVersion;
+    if (served !== undefined && served !== previous.serving?.servedVersion) {
+      await this.deps.record(target, 'Normal', 'Serving', `version ${served} now serves at ${status.serving!.url}`);
+    }
+    const before = previous.conditions?.find((c) => c.type === 'Drifted');
+    const after = status.conditions?.find((c) => c.type === 'Drifted');
+    if (after?.status === 'True' && before?.status !== 'True' && status.drift !== undefined) {
+      this.deps.log.info('drift detected', { controller: CONTROLLER, namespace, name, driftedShare: status.drift.driftedShare });
+      const spec = registeredModelSpec.parse(raw.spec);
+      if (spec.drift.onDrift !== 'None') await this.deps.record(target, 'Warning', 'DriftDetected', after.message);
+    }
+  }
+}
+
+function eventTarget(raw: any) {
+  return { apiVersion: API_VERSION, kind: 'RegisteredModel', metadata: raw.metadata };
 }
