@@ -6,8 +6,9 @@ export type DriftStatus = NonNullable<RegisteredModelStatus['drift']>;
 
 const MAX_NAMED = 5;
 
-export function computeDriftedCondition(spec: RegisteredModelSpec, drift: DriftStatus | undefined, retrain?: string): ReadyCondition {
-  if (spec.serving.mode === 'None') return { status: 'Unknown', reason: 'NotServing', message: 'serving.mode is None: no traffic is monitored' };
+/** Undefined when nothing is served, so nothing is monitored: the condition is left out. */
+export function computeDriftedCondition(spec: RegisteredModelSpec, drift: DriftStatus | undefined, retrain?: string): ReadyCondition | undefined {
+  if (spec.serving.mode === 'None') return undefined;
   if (!drift || drift.drifted === undefined) return { status: 'Unknown', reason: 'NoSummary', message: 'no drift summary from the scoring Pods yet' };
   const rows = drift.windowRows ?? 0;
   if (drift.drifted === 'Unknown') {

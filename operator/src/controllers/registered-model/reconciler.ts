@@ -154,7 +154,9 @@ export class RegisteredModelReconciler {
       const wait = plan.until.getTime() - now.getTime();
       requeueAfter = Math.min(requeueAfter ?? wait, wait);
     }
-    status.conditions = condition(status, 'Drifted', computeDriftedCondition(spec, status.drift, retrainNote));
+    const driftedCondition = computeDriftedCondition(spec, status.drift, retrainNote);
+    if (driftedCondition) status.conditions = condition(status, 'Drifted', driftedCondition);
+    else status.conditions = status.conditions?.filter((c) => c.type !== 'Drifted');
 
     await this.writeStatus(raw, status);
     await this.recordChanges(raw, previous, status, promoted.changes);

@@ -82,17 +82,20 @@ describe('Drifted condition', () => {
   ];
   it.each([
     ['no summary', spec(), undefined, 'Unknown', 'NoSummary'],
-    ['registry only', spec({ serving: { mode: 'None' } }), { drifted: 'True' as const }, 'Unknown', 'NotServing'],
     ['window too small', spec(), { drifted: 'Unknown' as const, windowRows: 120 }, 'Unknown', 'NotEnoughData'],
     ['below the share', spec(), { drifted: 'False' as const, windowRows: 5000, driftedShare: '0.33', features: [features[0]!, { ...features[1]!, drifted: false }, features[2]!] }, 'False', 'NoDrift'],
     ['drifted', spec(), { drifted: 'True' as const, windowRows: 5000, driftedShare: '0.67', features }, 'True', 'DatasetDrift'],
   ])('%s', (_, s, drift, status, reason) => {
-    const c = computeDriftedCondition(s, drift);
+    const c = computeDriftedCondition(s, drift)!;
     expect([c.status, c.reason]).toEqual([status, reason]);
   });
 
+  it('is left out when nothing is served', () => {
+    expect(computeDriftedCondition(spec({ serving: { mode: 'None' } }), { drifted: 'True' })).toBeUndefined();
+  });
+
   it('names the drifted features and the window', () => {
-    const c = computeDriftedCondition(spec(), { drifted: 'True', windowRows: 5000, driftedShare: '0.67', features });
+    const c = computeDriftedCondition(spec(), { drifted: 'True', windowRows: 5000, driftedShare: '0.67', features })!;
     expect(c.message).toBe('2 of 3 features drifted over the last 5000 rows (share 0.67 ≥ 0.5): work_year (Wasserstein 0.42), job_title (JensenShannon 0.21)');
   });
 });
