@@ -9,6 +9,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { podOf as podOfJob, setPodStatus as setTrainingPodStatus } from '../support/training-pods.js';
 import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
@@ -44,29 +45,8 @@ async function createRun(name: string, modelName: string) {
   });
 }
 
-async function podOf(jobName: string) {
-  return eventually(`a Pod for ${jobName}`, async () => {
-    const pods = await get(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`batch.kubernetes.io/job-name=${jobName}`)}`);
-    return pods.items[0];
-  });
-}
-
-/** What a kubelet would report: step containers before `current` done, `current` in `state`. */
-async function setPodStatus(pod: any, current: string, state: object, phase = 'Pending', publishMessage?: string) {
-  const steps = ['prepare', 'train', 'export'];
-  const idx = steps.indexOf(current);
-  const done = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2026-11-23T10:00:00Z', finishedAt: '2026-11-23T10:00:01Z' } } });
-  const waiting = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } });
-  const now = (name: string) => ({ name, image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state });
-  const init = steps.map((s, i) => (current === 'publish' || i < idx ? done(s) : i === idx ? now(s) : waiting(s)));
-  const publish = current === 'publish'
-    ? { name: 'publish', image: 'orchard:test', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', message: publishMessage ?? '', startedAt: '2026-11-23T10:00:00Z', finishedAt: '2026-11-23T10:00:02Z' } } }
-    : waiting('publish');
-  await requestJson(kc, 'PATCH', `/api/v1/namespaces/${namespace}/pods/${pod.metadata.name}/status`, {
-    contentType: 'application/merge-patch+json',
-    body: { status: { phase, initContainerStatuses: init, containerStatuses: [publish] } },
-  });
-}
+const podOf = (jobName: string) => podOfJob(kc, namespace, jobName);
+const setPodStatus = (pod: any, current: string, state: object, phase?: string, publishMessage?: string) => setTrainingPodStatus(kc, pod, current, state, phase, publishMessage);
 
 beforeAll(async () => {
   namespace = await createNamespace(kc, 'trainingrun');

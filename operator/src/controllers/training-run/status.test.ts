@@ -52,6 +52,11 @@ const cases: [string, Partial<Observed>, { reason: string; status: string; step?
     { reason: 'DeadlineExceeded', status: 'False', message: /activeDeadlineSeconds \(600 s\) during Train: raise/ },
   ],
   [
+    'deadline passed, Pods being removed (FailureTarget before Failed)',
+    { job: job({ conditions: [{ type: 'FailureTarget', status: 'True', reason: 'DeadlineExceeded', lastTransitionTime: '2026-11-23T10:10:05Z' }] }), pods: [] },
+    { reason: 'DeadlineExceeded', status: 'False', message: /activeDeadlineSeconds \(600 s\): raise/ },
+  ],
+  [
     'complete, registering',
     {
       job: job({ completionTime: '2026-11-23T10:04:05Z', conditions: [{ type: 'Complete', status: 'True' }] }),

@@ -114,7 +114,8 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   if (job?.status?.startTime) status.startTime = job.status.startTime;
   const pods = [...o.pods].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
   const complete = jobCondition(job, 'Complete');
-  const failed = jobCondition(job, 'Failed');
+  // FailureTarget comes first: the Job controller sets it, then removes the Pods, then sets Failed.
+  const failed = jobCondition(job, 'Failed') ?? jobCondition(job, 'FailureTarget');
 
   if (!job) {
     if (!o.modelExists) succeeded('Unknown', Reason.ModelNotFound, `RegisteredModel "${o.modelName}" does not exist in this namespace: create it (or fix spec.modelRef); training starts once it exists`);
@@ -146,6 +147,9 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
     if (progress) {
       status.step = STEP_OF[progress.container]!.step;
       status.failure = { step: status.step, message: progress.failed!.message.slice(0, 4096) };
+    } else if (prev.step) {
+      // A deadline deletes the running Pod: the step it was in is known only from the last pass.
+      status.step = prev.step;
     }
     if (failed.reason === 'DeadlineExceeded') {
       succeeded('False', Reason.DeadlineExceeded, `the run exceeded activeDeadlineSeconds (${job.spec?.activeDeadlineSeconds} s)${status.step ? ` during ${status.step}` : ''}: raise spec.activeDeadlineSeconds or train less`);
