@@ -1,7 +1,10 @@
 // Wiring: informers → controllers. Events only enqueue keys; reconcilers read the caches.
+import type { Storage } from '@google-cloud/storage';
 import { API_VERSION } from './api/v1alpha1/common.js';
 import { RegisteredModelReconciler, CONTROLLER as REGISTERED_MODEL } from './controllers/registered-model/reconciler.js';
+import { ScoringJobReconciler, CONTROLLER as SCORING_JOB } from './controllers/scoring-job/reconciler.js';
 import { TrainingRunReconciler, CONTROLLER as TRAINING_RUN } from './controllers/training-run/reconciler.js';
+import { LABELS as SCORING_LABELS, type ScoringDefaults } from './controllers/scoring-job/desired.js';
 import { LABELS, type TrainingDefaults } from './controllers/training-run/desired.js';
 import type { ServingDefaults } from './controllers/registered-model/serving.js';
 import { RETRAIN_LABEL } from './controllers/registered-model/retrain.js';
@@ -19,6 +22,10 @@ export interface OperatorOptions {
   defaults: TrainingDefaults;
   /** Scoring Pods; image defaults to the training image. */
   serving?: ServingDefaults;
+  /** Batch scoring Jobs; the training defaults' image, ServiceAccount, backoffLimit and resources when unset. */
+  scoringDefaults?: ScoringDefaults;
+  /** Cloud Storage client for reading gs:// shard summaries; made on first use when unset. */
+  gcs?: Storage;
   log: Logger;
   metrics?: OperatorMetrics;
   workers?: number;
@@ -47,7 +54,8 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const deployments = makeInformer<any>(kc, `/apis/apps/v1${scope}/deployments`, { labelSelector: managed, onError: onError('deployments') });
   const services = makeInformer<any>(kc, `/api/v1${scope}/services`, { labelSelector: managed, onError: onError('services') });
   const autoscalers = makeInformer<any>(kc, `/apis/autoscaling/v2${scope}/horizontalpodautoscalers`, { labelSelector: managed, onError: onError('horizontalpodautoscalers') });
-  const informers = [runs, models, jobs, pods, deployments, services, autoscalers];
+  const scoringJobs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/scoringjobs`, { onError: onError('scoringjobs') });
+  const informers = [runs, models, jobs, pods, deployments, services, autoscalers, scoringJobs];
 
   const now = options.now ?? (() => new Date());
   const record = options.record ?? apiEventRecorder(kc, 'orchard-operator');
@@ -62,6 +70,19 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     log,
     record,
     ...(metrics ? { metrics } : {}),
+  });
+  const scoringReconciler = new ScoringJobReconciler({
+    kc,
+    scoringJobs,
+    models,
+    jobs,
+    pods,
+    defaults: options.scoringDefaults ?? options.defaults,
+    now,
+    log,
+    record,
+    ...(metrics ? { metrics } : {}),
+    ...(options.gcs ? { gcs: options.gcs } : {}),
   });
   const modelReconciler = new RegisteredModelReconciler({
     kc,
@@ -78,6 +99,7 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   });
   const registeredModels = new Controller({ name: REGISTERED_MODEL, reconcile: (key) => modelReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
   const trainingRuns = new Controller({ name: TRAINING_RUN, reconcile: (key) => reconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
+  const scoring = new Controller({ name: SCORING_JOB, reconcile: (key) => scoringReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
 
   const enqueueRun = (obj: any) => trainingRuns.enqueue(objectKey(obj));
   const enqueueOwner = (obj: any, kind: string, controller: Controller) => {
@@ -88,14 +110,23 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     const run = obj.metadata?.labels?.[LABELS.trainingRun];
     if (run) trainingRuns.enqueue(`${obj.metadata.namespace}/${run}`);
   };
-  // A model appearing or changing can unblock runs waiting for it or registering into it.
+  const enqueueScoringByLabel = (obj: any) => {
+    const owner = obj.metadata?.labels?.[SCORING_LABELS.scoringJob];
+    if (owner) scoring.enqueue(`${obj.metadata.namespace}/${owner}`);
+  };
+  // A model appearing or changing can unblock runs waiting for it or registering into it, and
+  // scoring jobs waiting for it, its version or its alias.
   const enqueueRunsOfModel = (model: any) => {
     for (const run of runs.list(model.metadata.namespace)) if (run.spec?.modelRef?.name === model.metadata.name) enqueueRun(run);
+    for (const sj of scoringJobs.list(model.metadata.namespace)) if (sj.spec?.modelRef?.name === model.metadata.name) scoring.enqueue(objectKey(sj));
   };
   for (const event of ['add', 'update', 'delete'] as const) {
     runs.on(event, enqueueRun);
     jobs.on(event, enqueueByLabel);
     pods.on(event, enqueueByLabel);
+    scoringJobs.on(event, (sj: any) => scoring.enqueue(objectKey(sj)));
+    jobs.on(event, enqueueScoringByLabel);
+    pods.on(event, enqueueScoringByLabel);
     models.on(event, enqueueRunsOfModel);
     models.on(event, (model: any) => registeredModels.enqueue(objectKey(model)));
     for (const child of [deployments, services, autoscalers]) child.on(event, (obj: any) => enqueueOwner(obj, 'RegisteredModel', registeredModels));
@@ -108,8 +139,8 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
 
   await Promise.all(informers.map((i) => i.start()));
   log.info('caches synced', { informers: informers.length, namespace: options.namespace ?? '(all)' });
-  const done = Promise.all([trainingRuns.run(signal), registeredModels.run(signal)])
+  const done = Promise.all([trainingRuns.run(signal), registeredModels.run(signal), scoring.run(signal)])
     .then(() => undefined)
     .finally(() => informers.forEach((i) => i.stop()));
-  return { informers, controllers: [trainingRuns, registeredModels], synced: () => informers.every((i) => i.synced()), done };
+  return { informers, controllers: [trainingRuns, registeredModels, scoring], synced: () => informers.every((i) => i.synced()), done };
 }

@@ -1,0 +1,246 @@
+// The only I/O of the ScoringJob controller: read from caches, start runs (Jobs), delete runs the
+// schedule no longer keeps, read shard summaries, write status once per pass and only when it changed.
+import type { Storage } from '@google-cloud/storage';
+import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
+import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
+import { scoringJobSpec, type ScoringJobStatus } from '../../api/v1alpha1/scoring-job.js';
+import { makeStorage } from '../../artifacts/gcs.js';
+import { readArtifact } from '../../artifacts/store.js';
+import { k8s, requestJson } from '../../kube/client.js';
+import type { Informer } from '../../kube/informer.js';
+import type { Result } from '../../runtime/controller.js';
+import { isAlreadyExists, isNotFound } from '../../runtime/errors.js';
+import { jsonEqual } from '../../runtime/equal.js';
+import type { EventRecorder } from '../../runtime/events.js';
+import type { Logger } from '../../runtime/log.js';
+import type { OperatorMetrics } from '../../runtime/metrics.js';
+import { CronError, parseCron, type CronSchedule } from './cron.js';
+import { ANNOTATIONS, buildScoringJob, LABELS, scoringJobName, type ScoringDefaults, type ScoringJobObject } from './desired.js';
+import { resolveModelVersion, type Unresolved } from './resolve.js';
+import { planSchedule } from './schedule.js';
+import { computeScoringJobStatus, Reason, type DriftMerger } from './status.js';
+import { ShardSummaryCache, parseIndexes, type ShardRead } from './summaries.js';
+
+export const CONTROLLER = 'scoringjob';
+const GROUP_PATH = `/apis/${API_VERSION}`;
+const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+
+export interface ScoringJobDeps {
+  kc: k8s.KubeConfig;
+  scoringJobs: Informer;
+  models: Informer;
+  jobs: Informer;
+  pods: Informer;
+  defaults: ScoringDefaults;
+  now: () => Date;
+  log: Logger;
+  record: EventRecorder;
+  metrics?: OperatorMetrics;
+  /** Cloud Storage client for gs:// outputs; one is made on first use when unset. */
+  gcs?: Storage;
+  /** Fills status.drift from the shards' drift reports; status has no drift without it. */
+  mergeDrift?: DriftMerger;
+}
+
+type ModelWithStatus = { status?: RegisteredModelStatus };
+
+/** What the run part of a pass found or did. */
+interface RunState {
+  /** The Job of the current or latest run. */
+  job?: any;
+  unresolved?: Unresolved;
+  schedule?: { lastScheduleTime?: Date; next?: Date; waiting?: Date };
+  requeueAfterMs?: number;
+}
+
+export class ScoringJobReconciler {
+  private readonly summaries: ShardSummaryCache;
+  private gcs: Storage | undefined;
+
+  constructor(private readonly deps: ScoringJobDeps) {
+    this.gcs = deps.gcs;
+    this.summaries = new ShardSummaryCache((uri) => readArtifact(uri, 'summary.json', uri.startsWith('gs://') ? { gcs: this.storage() } : {}));
+  }
+
+  async reconcile(key: string): Promise<Result | void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { scoringJobs, models, now: clock } = this.deps;
+    const raw = scoringJobs.get(name, namespace);
+    // Gone or going: owner references let the garbage collector remove the Jobs and their Pods.
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.summaries.forget(key);
+      return;
+    }
+    const previous = raw.status as ScoringJobStatus | undefined;
+    const generation = raw.metadata.generation ?? 0;
+    const now = clock();
+    const base = { generation, previous, now, modelName: '', pods: [], summaries: new Map<number, ShardRead>(), labelColumn: false };
+
+    const parsed = scoringJobSpec.safeParse(raw.spec);
+    let cron: CronSchedule | undefined;
+    let invalid = parsed.success ? undefined : describeIssue(parsed.error);
+    if (parsed.success && parsed.data.schedule) {
+      try {
+        cron = parseCron(parsed.data.schedule);
+      } catch (err) {
+        if (!(err instanceof CronError)) throw err;
+        invalid = `spec.schedule: ${err.message}`;
+      }
+    }
+    if (invalid || !parsed.success) {
+      await this.writeStatus(raw, computeScoringJobStatus({ ...base, invalidSpec: invalid! }));
+      return; // an invalid spec does not fix itself: no retry until it changes
+    }
+    const sj: ScoringJobObject = { ...raw, spec: parsed.data };
+    const model = models.get(sj.spec.modelRef.name, namespace) as ModelWithStatus | undefined;
+    const run = cron ? await this.reconcileSchedule(sj, previous, cron, model, now) : await this.reconcileOnce(sj, previous, model);
+    const { job, unresolved, schedule } = run;
+    let requeueAfterMs = run.requeueAfterMs;
+    const read = await this.readSummaries(key, job, now);
+    if (read.retryAfterMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, read.retryAfterMs);
+    const summaries = read.reads;
+    const jobName = job?.metadata?.name;
+    const jobPods = jobName ? this.deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
+
+    const status = computeScoringJobStatus({
+      ...base,
+      modelName: sj.spec.modelRef.name,
+      ...(unresolved ? { unresolved } : {}),
+      ...(job ? { job } : {}),
+      pods: jobPods,
+      summaries,
+      labelColumn: sj.spec.input.labelColumn !== undefined,
+      ...(schedule ? { schedule } : {}),
+      ...(this.deps.mergeDrift ? { mergeDrift: this.deps.mergeDrift } : {}),
+    });
+    await this.writeStatus(raw, status);
+    await this.recordTransition(raw, previous, status);
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /** A one-off ScoringJob: one Job, started once with the version resolved then. */
+  private async reconcileOnce(sj: ScoringJobObject, previous: ScoringJobStatus | undefined, model: ModelWithStatus | undefined): Promise<RunState> {
+    const { namespace } = sj.metadata;
+    const jobName = scoringJobName(sj);
+    const job = this.deps.jobs.get(jobName, namespace);
+    if (job && !isOwnedBy(job, sj.metadata.uid)) {
+      throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the ScoringJob`);
+    }
+    if (job) return { job };
+    // A finished run whose Job was deleted (ttlSecondsAfterFinished) is not run again.
+    if (previous?.jobName === jobName && previous.completionTime !== undefined) return {};
+    const resolution = resolveModelVersion(sj.spec, model);
+    if ('unresolved' in resolution) return { unresolved: resolution.unresolved };
+    return { job: await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved }, this.deps.defaults)) };
+  }
+
+  /** A scheduled ScoringJob: a Job per schedule time, each resolving the version afresh. */
+  private async reconcileSchedule(sj: ScoringJobObject, previous: ScoringJobStatus | undefined, cron: CronSchedule, model: ModelWithStatus | undefined, now: Date): Promise<RunState> {
+    const runs = this.deps.jobs
+      .list(sj.metadata.namespace)
+      .filter((j) => j.metadata?.labels?.[LABELS.scoringJob] === sj.metadata.name && isOwnedBy(j, sj.metadata.uid))
+      .map((j) => ({ job: j, scheduledTime: new Date(j.metadata?.annotations?.[ANNOTATIONS.scheduledTime] ?? j.metadata?.creationTimestamp ?? 0) }))
+      .sort((a, b) => b.scheduledTime.getTime() - a.scheduledTime.getTime());
+    const plan = planSchedule({
+      cron,
+      concurrencyPolicy: sj.spec.concurrencyPolicy,
+      runs: runs.map((r) => ({ name: r.job.metadata.name, scheduledTime: r.scheduledTime, finished: isFinished(r.job) })),
+      ...(previous?.lastScheduleTime ? { lastScheduleTime: new Date(previous.lastScheduleTime) } : {}),
+      createdTime: new Date(sj.metadata.creationTimestamp ?? now),
+      now,
+    });
+    const schedule: NonNullable<RunState['schedule']> = {
+      ...(plan.lastScheduleTime ? { lastScheduleTime: plan.lastScheduleTime } : {}),
+      ...(plan.next ? { next: plan.next } : {}),
+      ...(plan.waiting ? { waiting: plan.waiting } : {}),
+    };
+    const state: RunState = { job: runs[0]?.job, schedule, ...(plan.next ? { requeueAfterMs: Math.max(0, plan.next.getTime() - now.getTime()) } : {}) };
+    if (plan.start) {
+      // Each run resolves the alias afresh: a nightly job scores with that night's champion.
+      const resolution = resolveModelVersion(sj.spec, model);
+      if ('unresolved' in resolution) state.unresolved = resolution.unresolved;
+      else {
+        for (const active of plan.replace) await this.deleteJob(sj, active, 'replaced by the next scheduled run (concurrencyPolicy Replace)');
+        const created = await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved, scheduledTime: plan.start }, this.deps.defaults));
+        if (created) state.job = created;
+        schedule.lastScheduleTime = plan.start;
+      }
+    }
+    for (const old of plan.prune) await this.deleteJob(sj, old);
+    return state;
+  }
+
+  /** The summaries of the run's finished shards, each read once. */
+  private async readSummaries(key: string, job: any, now: Date): Promise<{ reads: Map<number, ShardRead>; retryAfterMs?: number }> {
+    const indexes = parseIndexes(job?.status?.completedIndexes);
+    const outputUri = job?.metadata?.annotations?.[ANNOTATIONS.outputUri];
+    if (!job?.metadata?.uid || !indexes.length || !outputUri) return { reads: new Map() };
+    return this.summaries.summaries(key, { jobUid: job.metadata.uid, outputUri, shards: job.spec?.completions ?? 1, indexes }, now.getTime());
+  }
+
+  private storage(): Storage {
+    this.gcs ??= makeStorage();
+    return this.gcs;
+  }
+
+  private async createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<any> {
+    const { namespace } = sj.metadata;
+    try {
+      const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
+      const version = job.metadata.annotations[ANNOTATIONS.modelVersion];
+      const shards = job.spec.completions;
+      this.deps.log.info('started run', { controller: CONTROLLER, namespace, name: sj.metadata.name, job: job.metadata.name, model: sj.spec.modelRef.name, version });
+      await this.deps.record(eventTarget(sj), 'Normal', 'Started', `started Job ${job.metadata.name}: ${shards} shard${shards === 1 ? '' : 's'} scoring with ${sj.spec.modelRef.name}@${version}`);
+      return created;
+    } catch (err) {
+      // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
+      if (isAlreadyExists(err)) return undefined;
+      throw new Error(`create Job ${namespace}/${job.metadata.name}`, { cause: err });
+    }
+  }
+
+  private async deleteJob(sj: ScoringJobObject, name: string, why?: string): Promise<void> {
+    const { namespace } = sj.metadata;
+    try {
+      await requestJson(this.deps.kc, 'DELETE', `/apis/batch/v1/namespaces/${namespace}/jobs/${name}?propagationPolicy=Background`);
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'delete' });
+      this.deps.log.info('deleted run', { controller: CONTROLLER, namespace, name: sj.metadata.name, job: name, why: why ?? 'beyond the history limit' });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw new Error(`delete Job ${namespace}/${name}`, { cause: err });
+    }
+    if (why) await this.deps.record(eventTarget(sj), 'Normal', 'Replaced', `deleted Job ${name}: ${why}`);
+  }
+
+  private async writeStatus(raw: any, status: ScoringJobStatus): Promise<void> {
+    if (jsonEqual(raw.status ?? {}, status)) return;
+    const path = `${GROUP_PATH}/namespaces/${raw.metadata.namespace}/scoringjobs/${raw.metadata.name}/status`;
+    await requestJson(this.deps.kc, 'PUT', path, { body: { ...raw, status } });
+    this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+  }
+
+  private async recordTransition(raw: any, previous: ScoringJobStatus | undefined, status: ScoringJobStatus): Promise<void> {
+    const before = previous?.conditions?.find((c) => c.type === 'Succeeded');
+    const after = status.conditions?.find((c) => c.type === 'Succeeded');
+    if (!after) return;
+    if (before?.reason === after.reason && before?.status === after.status && previous?.jobName === status.jobName) return;
+    if (after.status === 'True') await this.deps.record(eventTarget(raw), 'Normal', 'Succeeded', after.message);
+    else if (after.status === 'False') await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
+    else if (WAITING_ON_MODEL.has(after.reason) || after.reason === Reason.Unschedulable) await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
+  }
+}
+
+const WAITING_ON_MODEL = new Set<string>([Reason.ModelNotFound, Reason.VersionNotFound, Reason.NoChampion, Reason.NoChallenger]);
+
+function isFinished(job: any): boolean {
+  return (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+function isOwnedBy(obj: any, uid: string): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((o: any) => o.controller && o.uid === uid);
+}
+
+function eventTarget(sj: { metadata: { name: string; namespace: string; uid: string } }) {
+  return { apiVersion: API_VERSION, kind: 'ScoringJob', metadata: sj.metadata };
+}
