@@ -1,5 +1,6 @@
 // The Cloud Storage client, and gs:// URIs.
-import { Storage } from '@google-cloud/storage';
+import { createRequire } from 'node:module';
+import type { Storage } from '@google-cloud/storage';
 import { DataError } from './errors.js';
 
 /**
@@ -12,6 +13,8 @@ import { DataError } from './errors.js';
  * Hence both endpoints are set here from the bare origin; there is no auth on a custom endpoint.
  */
 export function makeStorage(env: NodeJS.ProcessEnv = process.env): Storage {
+  // Loaded on first use: about 30 MiB that processes reading only file:// never pay.
+  const { Storage } = createRequire(import.meta.url)('@google-cloud/storage') as typeof import('@google-cloud/storage');
   const emulator = env.STORAGE_EMULATOR_HOST;
   if (!emulator) return new Storage();
   const withScheme = /^https?:\/\//.test(emulator) ? emulator : `http://${emulator}`;
