@@ -1,11 +1,14 @@
 // `orchard score`: one shard of a ScoringJob. Reads the model's published artifacts, takes every
 // shards-th row of the inputs, encodes them with the same feature spec as training, scores with
-// onnxruntime, writes the predictions and reports what it did.
+// onnxruntime, writes the predictions and reports what it did, with drift counts against the
+// model's reference profile.
 import type { Storage } from '@google-cloud/storage';
 import type { ScoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { readSource } from '../artifacts/sources.js';
-import { publishArtifacts, readArtifact } from '../artifacts/store.js';
+import { publishArtifacts, readArtifact, readManifest } from '../artifacts/store.js';
+import { DriftCounter, driftPrediction, type DriftCounts } from '../drift/counts.js';
 import { createSession, runModel } from '../export/onnx-runner.js';
+import { parseReferenceProfile } from '../features/profile.js';
 import { inputSchema } from '../features/schema.js';
 import { inverseLabel, labelEncoder } from '../features/target.js';
 import { FeatureError, recordEncoder, tableRowReader, type EncodedRow } from '../features/transform.js';
@@ -24,6 +27,8 @@ export interface ShardSummary {
   seconds: number;
   outputUri: string;
   stats?: MetricStats;
+  /** Every scored row (inputs and prediction) binned against the model's reference profile; shards add up with mergeCounts. */
+  drift?: DriftCounts;
 }
 
 export interface ScoreOptions {
@@ -57,6 +62,7 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   const schema = inputSchema.parse(JSON.parse((await readArtifact(options.modelUri, 'input-schema.json', store)).toString('utf8')));
   const session = await createSession(await readArtifact(options.modelUri, 'model.onnx', store));
   const encode = recordEncoder(schema);
+  const drift = await driftCounter(options.modelUri, schema.inputs.map((i) => i.name), store);
   const classes = schema.classNames;
   const labelColumn = spec.input.labelColumn;
   const encodeLabel = labelColumn ? labelEncoder(schema.task, { ...schema.features.target, column: labelColumn }, classes) : undefined;
@@ -84,6 +90,7 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
       if (!batch.length) return;
       const out = await runModel(session, schema.inputs, batch.map((b) => b.encoded));
       batch.forEach((b, r) => {
+        drift?.add(b.encoded, driftPrediction(schema.task, out, r, classes));
         const values: (string | number | null)[] = passthrough.map((c) => (reader(b.row)(c) as string | null | undefined) ?? null);
         let prediction: string | number;
         if (classes) {
@@ -150,7 +157,11 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   }
 
   const outputUri = shardPrefix(spec.output.uri, shard, shards);
-  const summary: ShardSummary = { shard, shards, rows: scored, rejected, errors, seconds: (performance.now() - started) / 1000, outputUri, ...(stats ? { stats } : {}) };
+  const summary: ShardSummary = {
+    shard, shards, rows: scored, rejected, errors, seconds: (performance.now() - started) / 1000, outputUri,
+    ...(stats ? { stats } : {}),
+    ...(drift ? { drift: drift.counts() } : {}),
+  };
   await publishArtifacts(
     outputUri,
     [
@@ -161,4 +172,13 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   );
   log(`score: shard ${shard}/${shards}: ${scored} rows scored, ${rejected} rejected in ${summary.seconds.toFixed(1)} s → ${outputUri}`);
   return summary;
+}
+
+/** A model published without a reference profile gets no drift counts. */
+async function driftCounter(modelUri: string, inputNames: string[], store: { gcs?: Storage }): Promise<DriftCounter | undefined> {
+  const name = 'reference-profile.json';
+  if (!(await readManifest(modelUri, store)).files.some((f) => f.name === name)) return undefined;
+  const where = `${modelUri.endsWith('/') ? modelUri : `${modelUri}/`}${name}`;
+  const profile = parseReferenceProfile(JSON.parse((await readArtifact(modelUri, name, store)).toString('utf8')), where);
+  return new DriftCounter(profile, inputNames);
 }
