@@ -15,6 +15,8 @@ import { buildScoringJob, scheduledJobName } from '../../operator/src/controller
 import { shardLocation } from '../../operator/src/controllers/scoring-job/summaries.js';
 import type { TrainingDefaults } from '../../operator/src/controllers/training-run/desired.js';
 import { metricTable } from '../../operator/src/controllers/training-run/status.js';
+import { DriftCounter } from '../../operator/src/drift/counts.js';
+import { numericProfile, referenceProfile } from '../../operator/src/features/profile.js';
 import { requestJson } from '../../operator/src/kube/client.js';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.js';
 import { silentLogger } from '../../operator/src/runtime/log.js';
@@ -27,6 +29,22 @@ const defaults: TrainingDefaults = { image: 'orchard:test', artifactRoot: 'gs://
 const metrics = new OperatorMetrics();
 const stop = new AbortController();
 const output = pathToFileURL(mkdtempSync(join(tmpdir(), 'orchard-scores-'))).href;
+const models = pathToFileURL(mkdtempSync(join(tmpdir(), 'orchard-models-'))).href;
+/** The training reference of every version: a numeric and a categorical input, and the prediction. */
+const reference = (() => {
+  const inputs = [
+    { name: 'years', type: 'Numeric' as const, feature: 'years' },
+    { name: 'size', type: 'Categorical' as const, feature: 'size' },
+  ];
+  const rows = Array.from({ length: 2000 }, (_, i) => [i % 40, ['S', 'M', 'L'][i % 3]!]);
+  return { ...referenceProfile(inputs, rows), prediction: numericProfile(rows.map((r) => 1000 * (r[0] as number))) };
+})();
+/** A shard's drift counts: rows like training's, or with years shifted far above it. */
+function driftCounts(rows: number, shifted: boolean) {
+  const counter = new DriftCounter(reference, ['years', 'size']);
+  for (let i = 0; i < rows; i++) counter.add([(i % 40) + (shifted ? 60 : 0), ['S', 'M', 'L'][i % 3]!], 1000 * (i % 40));
+  return counter.counts();
+}
 /** The operator's clock: real time unless a test sets it. */
 let clock: Date | undefined;
 let namespace: string;
@@ -51,7 +69,7 @@ async function until(name: string, what: string, test: (sj: any) => boolean) {
 const reason = (name: string, want: string) => until(name, `reason ${want}`, (sj) => succeeded(sj)?.reason === want);
 
 function version(v: number): ModelVersion {
-  return { version: v, trainingRun: `salaries-${v}`, createdTime: `2026-11-23T10:0${v}:00Z`, task: 'Regression', metrics: { RMSE: '50000' }, artifactUri: `gs://orchard-test/runs/salaries-${v}/` };
+  return { version: v, trainingRun: `salaries-${v}`, createdTime: `2026-11-23T10:0${v}:00Z`, task: 'Regression', metrics: { RMSE: '50000' }, artifactUri: `${models}/salaries-${v}/` };
 }
 
 /** A registry entry with pinned aliases (Manual), so the test decides which version is champion. */
@@ -106,11 +124,11 @@ async function setPod(pod: any, phase: string, state: object) {
 const running = (pod: any) => setPod(pod, 'Running', { running: { startedAt: '2026-11-23T10:00:00Z' } });
 
 /** What a shard does when it finishes: publish its predictions and summary, exit 0. */
-async function finishShard(j: any, pod: any, rows: number, seconds: number, stats?: MetricStats) {
+async function finishShard(j: any, pod: any, rows: number, seconds: number, stats?: MetricStats, drift?: object) {
   const index = Number(pod.metadata.annotations['batch.kubernetes.io/job-completion-index']);
   const shards = j.spec.completions;
   const location = shardLocation(j.metadata.annotations['orchard.dev/output-uri'], index, shards);
-  const summary = { shard: index, shards, rows, rejected: 0, errors: [], seconds, outputUri: location, ...(stats ? { stats } : {}) };
+  const summary = { shard: index, shards, rows, rejected: 0, errors: [], seconds, outputUri: location, ...(stats ? { stats } : {}), ...(drift ? { drift } : {}) };
   await publishArtifacts(location, [
     { name: 'predictions.csv', bytes: Buffer.from('prediction\n1\n') },
     { name: 'summary.json', bytes: Buffer.from(JSON.stringify(summary)) },
@@ -119,6 +137,7 @@ async function finishShard(j: any, pod: any, rows: number, seconds: number, stat
 }
 
 beforeAll(async () => {
+  for (const v of [1, 2]) await publishArtifacts(version(v).artifactUri, [{ name: 'reference-profile.json', bytes: Buffer.from(JSON.stringify(reference)) }]);
   namespace = await createNamespace(kc, 'scoringjob');
   operator = await startOperator({ kc, namespace, defaults, log: silentLogger, metrics, workers: 2, now: () => clock ?? new Date() }, stop.signal);
   await createModel('salaries', 2);
@@ -137,7 +156,7 @@ describe('ScoringJob controller', () => {
     const j = await eventually('the Job', () => job('batch-1-score'));
     const want = buildScoringJob(
       { metadata: created.metadata, spec: scoringJobSpec.parse(created.spec) },
-      { model: { version: 2, artifactUri: 'gs://orchard-test/runs/salaries-2/', task: 'Regression' } },
+      { model: { version: 2, artifactUri: version(2).artifactUri, task: 'Regression' } },
       defaults,
     );
     expect(j.metadata.ownerReferences).toEqual(want.metadata.ownerReferences);
@@ -158,7 +177,7 @@ describe('ScoringJob controller', () => {
     const y = [100, 200, 300, 400, 500, 600];
     const p = [110, 190, 330, 380, 520, 640];
     const stats = [0, 1, 2].map((i) => regressionStats(y.slice(2 * i, 2 * i + 2), p.slice(2 * i, 2 * i + 2)));
-    await finishShard(j, pods.get(0), 1000, 2, stats[0]);
+    await finishShard(j, pods.get(0), 1000, 2, stats[0], driftCounts(1000, true));
     const partway = await until('batch-1', 'one shard done', (sj) => sj.status?.progress === '1/3');
     expect(partway.status).toMatchObject({ rowsScored: 1000, shards: { total: 3, succeeded: 1, failed: 0 } });
     expect(succeeded(partway)).toMatchObject({ reason: 'Running', message: '1/3 shards done, 2 running, 1000 rows scored so far' });
@@ -170,8 +189,8 @@ describe('ScoringJob controller', () => {
     expect((await scoringJob('batch-1')).status).toMatchObject({ resolvedVersion: 2, modelVersion: 'salaries@2' });
     expect((await job('batch-1-score')).metadata.annotations['orchard.dev/model-version']).toBe('2');
 
-    await finishShard(j, pods.get(1), 1000, 3, stats[1]);
-    await finishShard(j, pods.get(2), 500, 1, stats[2]);
+    await finishShard(j, pods.get(1), 1000, 3, stats[1], driftCounts(1000, true));
+    await finishShard(j, pods.get(2), 500, 1, stats[2], driftCounts(500, false));
     const done = await reason('batch-1', 'Succeeded');
     const jobDone = await job('batch-1-score');
     const wall = (Date.parse(jobDone.status.completionTime) - Date.parse(jobDone.status.startTime)) / 1000;
@@ -187,6 +206,18 @@ describe('ScoringJob controller', () => {
       completionTime: jobDone.status.completionTime,
     });
     expect(done.status.metrics.MAE).toBe('21.6667'); // |errors| 10, 10, 30, 20, 20, 40 over the three shards
+    // Batch drift from the merged counts of all shards: 2000 of 2500 rows have years beyond training's,
+    // so 1 of 2 inputs drifted, which reaches the default drift share of 0.5.
+    expect(done.status.drift).toEqual({
+      drifted: 'True',
+      driftedShare: '0.5',
+      features: [
+        { name: 'years', test: 'Wasserstein', score: expect.any(String), drifted: true },
+        { name: 'size', test: 'JensenShannon', score: expect.any(String), drifted: false },
+      ],
+    });
+    expect(Number(done.status.drift.features[0].score)).toBeGreaterThan(1);
+    expect(Number(done.status.drift.features[1].score)).toBeLessThan(0.01);
     expect(succeeded(done)).toMatchObject({ status: 'True', message: expect.stringMatching(/^scored 2500 rows with salaries@2 in 3 shards \(\d+ rows\/s\); predictions under file:\/\//) });
 
     const events = await get(`/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent('involvedObject.name=batch-1')}`);
@@ -239,7 +270,13 @@ describe('ScoringJob controller', () => {
     const invalid = await reason('bad-cron', 'InvalidSpec');
     expect(succeeded(invalid)).toMatchObject({ status: 'False', message: 'spec.schedule: minute 61 is out of range 0-59; fix the spec (nothing runs until then)' });
     const reconciles = async () => (await metrics.reconciles.get()).values.filter((v) => v.labels.controller === 'scoringjob' && v.labels.result !== 'success').reduce((n, v) => n + v.value, 0);
-    const [writes, failures] = [await scoringWrites(), await reconciles()];
+    // Earlier tests' runs may still be settling: start counting once their writes have stopped.
+    const writes = await eventually('the other scoring jobs to settle', async () => {
+      const before = await scoringWrites();
+      await sleep(700);
+      return (await scoringWrites()) === before ? before : undefined;
+    });
+    const failures = await reconciles();
     enqueue('bad-cron');
     await sleep(1000);
     expect(await scoringWrites()).toBe(writes);

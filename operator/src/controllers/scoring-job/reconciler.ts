@@ -20,6 +20,11 @@ import { resolveModelVersion, type Unresolved } from './resolve.js';
 import { planSchedule } from './schedule.js';
 import { computeScoringJobStatus, Reason, type DriftMerger } from './status.js';
 import { ShardSummaryCache, parseIndexes, type ShardRead } from './summaries.js';
+import { mergeCounts, parseDriftCounts } from '../../drift/counts.js';
+import { evaluateDrift } from '../../drift/evaluate.js';
+import { ProfileCache } from '../../drift/profiles.js';
+import { driftStatusOf } from '../../drift/status.js';
+import type { ReferenceProfile } from '../../features/profile.js';
 
 export const CONTROLLER = 'scoringjob';
 const GROUP_PATH = `/apis/${API_VERSION}`;
@@ -38,8 +43,6 @@ export interface ScoringJobDeps {
   metrics?: OperatorMetrics;
   /** Cloud Storage client for gs:// outputs; one is made on first use when unset. */
   gcs?: Storage;
-  /** Fills status.drift from the shards' drift reports; status has no drift without it. */
-  mergeDrift?: DriftMerger;
 }
 
 type ModelWithStatus = { status?: RegisteredModelStatus };
@@ -55,11 +58,42 @@ interface RunState {
 
 export class ScoringJobReconciler {
   private readonly summaries: ShardSummaryCache;
+  private readonly profiles: ProfileCache;
   private gcs: Storage | undefined;
 
   constructor(private readonly deps: ScoringJobDeps) {
     this.gcs = deps.gcs;
-    this.summaries = new ShardSummaryCache((uri) => readArtifact(uri, 'summary.json', uri.startsWith('gs://') ? { gcs: this.storage() } : {}));
+    const store = (uri: string) => (uri.startsWith('gs://') ? { gcs: this.storage() } : {});
+    this.summaries = new ShardSummaryCache((uri) => readArtifact(uri, 'summary.json', store(uri)));
+    this.profiles = new ProfileCache((uri) => readArtifact(uri, 'reference-profile.json', store(uri)));
+  }
+
+  /**
+   * The batch's drift against the training reference of the version it scored with: the shards'
+   * counts merged and judged once the run is complete. Without a readable profile there is none.
+   */
+  private async driftMerger(key: string, job: any): Promise<DriftMerger | undefined> {
+    const complete = (job?.status?.conditions ?? []).some((c: any) => c.type === 'Complete' && c.status === 'True');
+    const modelUri = job?.spec?.template?.spec?.containers?.[0]?.env?.find((e: any) => e.name === 'ORCHARD_MODEL_URI')?.value;
+    if (!complete || typeof modelUri !== 'string') return undefined;
+    let profile: ReferenceProfile;
+    try {
+      profile = await this.profiles.get(modelUri);
+    } catch (err) {
+      this.deps.log.error('reading the reference profile failed; status has no drift', { controller: CONTROLLER, key, modelUri, err });
+      return undefined;
+    }
+    return (reports) => {
+      if (!reports.length) return undefined;
+      try {
+        const counts = mergeCounts(reports.map((r, i) => parseDriftCounts(r, `shard ${i} drift counts`)));
+        return counts.rows ? driftStatusOf(evaluateDrift(profile, counts)) : undefined;
+      } catch (err) {
+        // Counts from another binning or a damaged summary: the batch is scored, its drift unknown.
+        this.deps.log.error('judging the batch drift failed; status has no drift', { controller: CONTROLLER, key, modelUri, err });
+        return undefined;
+      }
+    };
   }
 
   async reconcile(key: string): Promise<Result | void> {
@@ -99,6 +133,7 @@ export class ScoringJobReconciler {
     const read = await this.readSummaries(key, job, now);
     if (read.retryAfterMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, read.retryAfterMs);
     const summaries = read.reads;
+    const mergeDrift = await this.driftMerger(key, job);
     const jobName = job?.metadata?.name;
     const jobPods = jobName ? this.deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
 
@@ -111,7 +146,7 @@ export class ScoringJobReconciler {
       summaries,
       labelColumn: sj.spec.input.labelColumn !== undefined,
       ...(schedule ? { schedule } : {}),
-      ...(this.deps.mergeDrift ? { mergeDrift: this.deps.mergeDrift } : {}),
+      ...(mergeDrift ? { mergeDrift } : {}),
     });
     await this.writeStatus(raw, status);
     await this.recordTransition(raw, previous, status);
