@@ -131,6 +131,11 @@ export class DriftCounter {
     if (this.predictionSlot) c.prediction![this.predictionSlot(prediction)]!++;
   }
 
+  /** Rows counted since the last take(). */
+  get rows(): number {
+    return this.current.rows;
+  }
+
   /** A copy of the counts so far. */
   counts(): DriftCounts {
     return structuredClone(this.current);

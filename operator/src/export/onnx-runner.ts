@@ -28,8 +28,9 @@ export interface ModelOutputs {
   probabilities?: Float64Array;
 }
 
-export async function createSession(onnx: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(onnx, { graphOptimizationLevel: 'all' });
+export async function createSession(onnx: Uint8Array, options: { threads?: number } = {}): Promise<ort.InferenceSession> {
+  const threads = options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1, executionMode: 'sequential' as const } : {};
+  return ort.InferenceSession.create(onnx, { graphOptimizationLevel: 'all', ...threads });
 }
 
 export async function runModel(session: ort.InferenceSession, inputs: ModelInput[], rows: EncodedRow[]): Promise<ModelOutputs> {

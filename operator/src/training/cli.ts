@@ -1,5 +1,6 @@
 // `orchard prepare|train|export|publish|all`: what a TrainingRun's Pod runs, one step per container;
-// `orchard score`: one shard of a ScoringJob.
+// `orchard score`: one shard of a ScoringJob; `orchard serve` and `orchard drift`: the scoring Pod's
+// scorer and drift monitor (configured by ORCHARD_SERVING_SPEC and ORCHARD_DRIFT_SPEC).
 //
 //   --spec FILE      a TrainingRun manifest (YAML or JSON); or ORCHARD_TRAINING_SPEC holding the spec as JSON
 //   --work DIR       the work directory shared by the steps (default ./orchard-work)
@@ -59,9 +60,19 @@ async function main(argv: string[]): Promise<number> {
   });
   const command = positionals[0];
   if (command === 'score') return score();
+  if (command === 'serve' || command === 'drift') {
+    // Loaded only here: training steps never pay for the HTTP stack.
+    const server = await import('../serving/server.js');
+    try {
+      return await (command === 'serve' ? server.serveCommand() : server.driftCommand());
+    } catch (err) {
+      process.stderr.write(`orchard ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
   const steps: readonly Step[] | undefined = command === 'all' ? STEPS : STEPS.includes(command as Step) ? [command as Step] : undefined;
   if (!steps) {
-    process.stderr.write(`usage: orchard <${STEPS.join('|')}|all> [--spec FILE] [--work DIR] [--to URI] [--data-root DIR]\n`);
+    process.stderr.write(`usage: orchard <${STEPS.join('|')}|all> [--spec FILE] [--work DIR] [--to URI] [--data-root DIR] | orchard <score|serve|drift>\n`);
     return 2;
   }
   const log = (line: string) => process.stdout.write(`${line}\n`);

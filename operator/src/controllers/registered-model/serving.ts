@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ModelVersion, RegisteredModelSpec } from '../../api/v1alpha1/registered-model.js';
+import type { DriftSidecarSpec, ScorerSpec } from '../../serving/spec.js';
 import { LABELS } from '../training-run/desired.js';
 
 export interface RegisteredModelObject {
@@ -29,30 +30,7 @@ export const CHALLENGER_ANNOTATION = 'orchard.dev/challenger-version';
 export const DEFAULT_SCORER_RESOURCES = { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } };
 const DRIFT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } };
 
-/** What the scorer container reads from ORCHARD_SERVING_SPEC. */
-export interface ScorerSpec {
-  model: string;
-  version: number;
-  modelUri: string;
-  challenger?: { version: number; modelUri: string; percent: number };
-  maxBatchRows: number;
-  maxBodyBytes: number;
-  port: number;
-  /** Where every scored row is sent, best effort, for drift monitoring. */
-  driftUrl: string;
-}
-
-/** What the drift sidecar reads from ORCHARD_DRIFT_SPEC. */
-export interface DriftSidecarSpec {
-  model: string;
-  version: number;
-  modelUri: string;
-  port: number;
-  windowRows: number;
-  windowSeconds: number;
-  minRows: number;
-  driftShare: string;
-}
+export type { DriftSidecarSpec, ScorerSpec };
 
 /**
  * Name of the Deployment, Service and autoscaler. Services need a DNS-1035 label, model names may

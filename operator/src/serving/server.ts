@@ -1,0 +1,104 @@
+// `orchard serve` and `orchard drift`: the two containers of a scoring Pod. The scorer loads its
+// model versions, warms them up, then reports ready; on SIGTERM it reports not ready, keeps serving
+// while the endpoint is withdrawn, then stops accepting and finishes the requests in flight.
+import type { Server } from 'node:http';
+import { makeStorage } from '../artifacts/gcs.js';
+import { readArtifact } from '../artifacts/store.js';
+import { parseReferenceProfile } from '../features/profile.js';
+import { inputSchema } from '../features/schema.js';
+import { createScoringApp, type ScoringState } from './app.js';
+import { createDriftSidecar, listen } from './drift-sidecar.js';
+import { DriftSender } from './drift-sender.js';
+import { ScoringMetrics } from './metrics.js';
+import { loadServedModel } from './model.js';
+import { driftSidecarSpec, scorerSpec, type DriftSidecarSpec, type ScorerSpec } from './spec.js';
+
+export interface RunningScorer {
+  server: Server;
+  state: ScoringState;
+  metrics: ScoringMetrics;
+  /** Not ready, wait drainDelayMs, stop accepting, finish in-flight requests. */
+  shutdown(drainDelayMs?: number): Promise<void>;
+}
+
+type Log = (msg: string, fields?: Record<string, unknown>) => void;
+const jsonLog: Log = (msg, fields = {}) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
+
+export async function startScorer(spec: ScorerSpec, options: { host?: string; log?: Log; threads?: number } = {}): Promise<RunningScorer> {
+  const log = options.log ?? jsonLog;
+  const gcs = [spec.modelUri, spec.challenger?.modelUri].some((u) => u?.startsWith('gs://')) ? makeStorage() : undefined;
+  const load = { maxBatchRows: Math.max(spec.maxBatchRows, 1024), ...(gcs ? { gcs } : {}), ...(options.threads ? { threads: options.threads } : {}) };
+  const champion = await loadServedModel(spec.model, spec.version, spec.modelUri, load);
+  const challenger = spec.challenger ? await loadServedModel(spec.model, spec.challenger.version, spec.challenger.modelUri, load) : undefined;
+  const edges = champion.profile?.prediction?.type === 'Numeric' && champion.schema.task === 'Regression' ? champion.profile.prediction.edges : undefined;
+  const metrics = new ScoringMetrics(edges);
+  for (const m of [champion, ...(challenger ? [challenger] : [])]) {
+    metrics.modelInfo.set({ model: m.name, version: String(m.version), role: m === champion ? 'champion' : 'challenger' }, 1);
+    m.batcher.onRun = (rows) => metrics.batchRows.observe({ version: String(m.version) }, rows);
+  }
+  const drift = spec.driftUrl ? new DriftSender({ url: spec.driftUrl, metrics }) : undefined;
+  const state: ScoringState = { champion, ...(challenger ? { challenger: { model: challenger, percent: spec.challenger!.percent } } : {}), ready: true, draining: false };
+  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, ...(drift ? { drift } : {}) });
+  const server = await listen(app, spec.port, options.host);
+  // Keep-alive sockets outlive a proxy's idle timeout: the proxy closes first, never mid-request.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  log('scorer ready', { model: spec.model, version: spec.version, challenger: spec.challenger?.version, port: (server.address() as { port: number }).port });
+
+  return {
+    server,
+    state,
+    metrics,
+    async shutdown(drainDelayMs = 5000) {
+      state.draining = true;
+      // Endpoints follow readiness with a delay: keep serving until traffic has moved away.
+      await new Promise((r) => setTimeout(r, drainDelayMs));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await drift?.flush();
+      drift?.close();
+      await Promise.all([champion.release(), challenger?.release()]);
+      log('scorer stopped');
+    },
+  };
+}
+
+export async function startDriftMonitor(spec: DriftSidecarSpec, options: { host?: string; log?: Log } = {}): Promise<Server> {
+  const log = options.log ?? jsonLog;
+  const store = spec.modelUri.startsWith('gs://') ? { gcs: makeStorage() } : {};
+  const [schemaBytes, profileBytes] = await Promise.all([readArtifact(spec.modelUri, 'input-schema.json', store), readArtifact(spec.modelUri, 'reference-profile.json', store)]);
+  const schema = inputSchema.parse(JSON.parse(schemaBytes.toString('utf8')));
+  const profile = parseReferenceProfile(JSON.parse(profileBytes.toString('utf8')), `${spec.modelUri}reference-profile.json`);
+  const server = await listen(createDriftSidecar(spec, schema, profile).app, spec.port, options.host);
+  log('drift monitor ready', { model: spec.model, version: spec.version, port: spec.port, windowRows: spec.windowRows });
+  return server;
+}
+
+function specFrom<T>(name: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): T {
+  const raw = process.env[name];
+  if (!raw) throw new Error(`${name} is unset: the operator sets it in the scoring Pod`);
+  const parsed = schema.safeParse(JSON.parse(raw));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${name}.${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** `orchard serve`: runs until SIGTERM. */
+export async function serveCommand(): Promise<number> {
+  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec));
+  const drainMs = Number(process.env.ORCHARD_DRAIN_DELAY_MS ?? 5000);
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await scorer.shutdown(drainMs);
+  return 0;
+}
+
+/** `orchard drift`: runs until SIGTERM. */
+export async function driftCommand(): Promise<number> {
+  const server = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec));
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return 0;
+}

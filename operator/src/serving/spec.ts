@@ -1,0 +1,30 @@
+// What the operator tells the scorer and the drift monitor, as JSON in one environment variable
+// each: one schema for both sides, so the Deployment builder and the containers cannot disagree.
+import { z } from 'zod';
+
+const modelUri = z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://');
+
+export const scorerSpec = z.object({
+  model: z.string().min(1),
+  version: z.int().min(1),
+  modelUri,
+  challenger: z.object({ version: z.int().min(1), modelUri, percent: z.number().min(0).max(100) }).optional(),
+  maxBatchRows: z.int().min(1),
+  maxBodyBytes: z.int().min(1),
+  port: z.int().min(0).max(65535),
+  /** Where every scored row is sent, best effort, for drift monitoring. */
+  driftUrl: z.string().optional(),
+});
+export type ScorerSpec = z.infer<typeof scorerSpec>;
+
+export const driftSidecarSpec = z.object({
+  model: z.string().min(1),
+  version: z.int().min(1),
+  modelUri,
+  port: z.int().min(0).max(65535),
+  windowRows: z.int().min(1),
+  windowSeconds: z.int().min(1),
+  minRows: z.int().min(1),
+  driftShare: z.string(),
+});
+export type DriftSidecarSpec = z.infer<typeof driftSidecarSpec>;
