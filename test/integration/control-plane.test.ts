@@ -4,7 +4,7 @@ import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { k8s } from '../../operator/src/kube/client.js';
+import * as k8s from '@kubernetes/client-node';
 import { sweepStaleControlPlanes } from '../../operator/src/local/control-plane.js';
 import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
 

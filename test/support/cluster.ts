@@ -1,7 +1,8 @@
 // Access to the test control plane from integration tests.
 import { dirname, join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { installCrds as installGeneratedCrds } from '../../operator/src/local/manifests.js';
-import { k8s, loadKubeConfig, requestJson } from '../../operator/src/kube/client.js';
+import { loadKubeConfig, requestJson, type k8s } from '../../operator/src/kube/client.js';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -11,17 +12,19 @@ export async function installCrds(kubeconfig: string): Promise<void> {
   await installGeneratedCrds(loadKubeConfig(kubeconfig), join(repoRoot, 'crds'));
 }
 
-export function testKubeConfig(): k8s.KubeConfig {
+/** client-node's own KubeConfig, so tests can also use its generated clients and edit the config. */
+export function testKubeConfig(): KubeConfig {
   const path = process.env.KUBECONFIG;
   if (!path) throw new Error('KUBECONFIG is unset: integration tests need the control plane that test/control-plane-setup.ts starts (run them through jest)');
-  return loadKubeConfig(path);
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
 }
 
 /** A fresh namespace per test file, so files can run in parallel against one API server. */
 export async function createNamespace(kc: k8s.KubeConfig, prefix: string): Promise<string> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const ns = await core.createNamespace({ body: { metadata: { generateName: `${prefix}-` } } });
-  return ns.metadata!.name!;
+  const ns = await requestJson(kc, 'POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { generateName: `${prefix}-` } } });
+  return ns.metadata.name;
 }
 
 

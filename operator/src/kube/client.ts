@@ -1,17 +1,15 @@
-// The only module that imports @kubernetes/client-node: configuration, applying manifests and
-// reading API errors. Everything else speaks in plain objects.
-import { Agent, request, type RequestOptions } from 'node:https';
-import * as k8s from '@kubernetes/client-node';
+// Requests to the API server as plain JSON, applying manifests and reading API errors. Nothing here
+// loads @kubernetes/client-node (its import alone costs ~70 MiB): `k8s` is its types only, and
+// configuration comes from ./kubeconfig.ts.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.js';
 
-export type KubeObject = k8s.KubernetesObject & { [key: string]: unknown };
-export { k8s };
-
-export function loadKubeConfig(path?: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
-}
+export type KubeObject = KubernetesObject & { [key: string]: unknown };
+export * as k8s from './k8s-types.js';
+export { loadKubeConfig, type KubeConfig } from './kubeconfig.js';
 
 export const FIELD_MANAGER = 'orchard';
 
@@ -22,16 +20,42 @@ export class ApiError extends Error {
   }
 }
 
-/** Resolves REST paths of arbitrary objects through discovery (client-node keeps this protected). */
-class ObjectPaths extends k8s.KubernetesObjectApi {
-  static for(kc: k8s.KubeConfig): ObjectPaths {
-    const paths = kc.makeApiClient(ObjectPaths);
-    paths.setDefaultNamespace(kc);
-    return paths;
-  }
-  path(spec: k8s.KubernetesObject, action: 'create' | 'patch' | 'read'): Promise<string> {
-    return this.specUriPath(spec, action);
-  }
+// One keep-alive pool per cluster configuration: a fresh TLS handshake per request cost the API
+// server and the operator more CPU than the requests themselves (bench/operator-scale.ts).
+const agents = new WeakMap<KubeConfig, { http?: HttpAgent; https?: HttpsAgent }>();
+function agentFor(kc: KubeConfig, protocol: string): HttpAgent {
+  let pool = agents.get(kc);
+  if (!pool) agents.set(kc, (pool = {}));
+  if (protocol === 'http:') return (pool.http ??= new HttpAgent({ keepAlive: true, maxSockets: 32 }));
+  return (pool.https ??= new HttpsAgent({ keepAlive: true, maxSockets: 32 }));
+}
+
+/**
+ * Sends one request and resolves with the response as soon as its headers arrive, whatever its
+ * status; the caller reads (or streams) the body. The signal aborts the request and its body.
+ */
+export async function openRequest(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  { headers = {}, body, signal }: { headers?: OutgoingHttpHeaders; body?: string; signal?: AbortSignal | undefined } = {},
+): Promise<IncomingMessage> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  // Appended, not resolved: a server URL may carry a path prefix (e.g. behind a cluster proxy).
+  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+  const options: RequestOptions = { ...urlToHttpOptions(url), method, headers: { ...headers } };
+  await kc.applyToHTTPSOptions(options);
+  // client-node's KubeConfig puts a new one-shot Agent here each call; without a proxy, use the
+  // pooled one (TLS settings travel in the request options, and the pool keys connections by them).
+  if (!cluster.proxyUrl) options.agent = agentFor(kc, url.protocol);
+  if (signal) options.signal = signal;
+  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(options, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**
@@ -39,60 +63,31 @@ class ObjectPaths extends k8s.KubernetesObjectApi {
  * typed serializer silently drops keys it models under other names (a CRD schema's `enum`,
  * `x-kubernetes-validations`), so writes of whole manifests go through here.
  */
-// One keep-alive pool per cluster configuration: a fresh TLS handshake per request cost the API
-// server and the operator more CPU than the requests themselves (bench/operator-scale.ts).
-const agents = new WeakMap<k8s.KubeConfig, Agent>();
-function agentFor(kc: k8s.KubeConfig): Agent {
-  let agent = agents.get(kc);
-  if (!agent) {
-    agent = new Agent({ keepAlive: true, maxSockets: 32 });
-    agents.set(kc, agent);
-  }
-  return agent;
-}
-
 export async function requestJson(
-  kc: k8s.KubeConfig,
+  kc: KubeConfig,
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
   path: string,
-  { body, contentType = 'application/json', accept = 'application/json' }: { body?: unknown; contentType?: string; accept?: string } = {},
+  { body, contentType = 'application/json', accept = 'application/json', signal }: { body?: unknown; contentType?: string; accept?: string; signal?: AbortSignal } = {},
 ): Promise<any> {
-  const url = new URL(path, kc.getCurrentCluster()!.server);
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const options: RequestOptions = {
-    method,
-    headers: { accept, ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) },
-  };
-  await kc.applyToHTTPSOptions(options);
-  // client-node puts a new one-shot Agent here each call; without a proxy, use the pooled one (TLS
-  // settings travel in the request options, and the pool keys connections by them).
-  if (!kc.getCurrentCluster()?.proxyUrl) options.agent = agentFor(kc);
-  return new Promise((resolve, reject) => {
-    const req = request(url, options, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        const parsed = text ? safeJson(text) : undefined;
-        const code = res.statusCode ?? 0;
-        if (code >= 200 && code < 300) resolve(parsed);
-        else reject(new ApiError(code, parsed, `${method} ${url.pathname}: HTTP ${code}`));
-      });
-    });
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
+  const headers: OutgoingHttpHeaders = { accept, ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) };
+  const res = await openRequest(kc, method, path, { headers, body: payload, signal });
+  let text = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res) text += chunk;
+  const parsed = text ? safeJson(text) : undefined;
+  const code = res.statusCode ?? 0;
+  if (code >= 200 && code < 300) return parsed;
+  throw new ApiError(code, parsed, `${method} ${path.split('?')[0]}: HTTP ${code}`);
 }
 
 /** Server-side apply of each object, in order. `dryRun` asks the server to validate without storing. */
-export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], options: { dryRun?: boolean } = {}): Promise<KubeObject[]> {
-  const paths = ObjectPaths.for(kc);
+export async function applyObjects(kc: KubeConfig, objects: KubeObject[], options: { dryRun?: boolean } = {}): Promise<KubeObject[]> {
   const applied: KubeObject[] = [];
   for (const obj of objects) {
     const query = `?fieldManager=${FIELD_MANAGER}&force=true${options.dryRun ? '&dryRun=All' : ''}`;
     try {
-      applied.push(await requestJson(kc, 'PATCH', (await paths.path(obj, 'patch')) + query, { body: obj, contentType: 'application/apply-patch+yaml' }));
+      applied.push(await requestJson(kc, 'PATCH', (await resourcePath(kc, obj, true)) + query, { body: obj, contentType: 'application/apply-patch+yaml' }));
     } catch (err) {
       throw new Error(`apply ${describe(obj)}: ${apiErrorMessage(err)}`, { cause: err });
     }
@@ -101,37 +96,88 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: KubeObject[], op
 }
 
 /** Creates one object (fails if it exists). */
-export async function createObject<T extends KubeObject>(kc: k8s.KubeConfig, obj: T, options: { dryRun?: boolean } = {}): Promise<T> {
+export async function createObject<T extends KubeObject>(kc: KubeConfig, obj: T, options: { dryRun?: boolean } = {}): Promise<T> {
   const query = `?fieldManager=${FIELD_MANAGER}${options.dryRun ? '&dryRun=All' : ''}`;
-  return requestJson(kc, 'POST', (await ObjectPaths.for(kc).path(obj, 'create')) + query, { body: obj });
+  return requestJson(kc, 'POST', (await resourcePath(kc, obj, false)) + query, { body: obj });
+}
+
+interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+// Discovery per configuration and group version; fetched again when a kind is missing, as right
+// after its CRD was installed.
+const discovery = new WeakMap<KubeConfig, Map<string, Promise<ApiResource[]>>>();
+
+function discover(kc: KubeConfig, base: string, fresh: boolean): Promise<ApiResource[]> {
+  let cache = discovery.get(kc);
+  if (!cache) discovery.set(kc, (cache = new Map()));
+  let resources = cache.get(base);
+  if (!resources || fresh) {
+    resources = requestJson(kc, 'GET', base).then(
+      (list: { resources?: ApiResource[] }) => list.resources ?? [],
+      (err: unknown) => {
+        if (statusCode(err) === 404) return [];
+        throw err;
+      },
+    );
+    cache.set(base, resources);
+    const cached = resources;
+    cached.catch(() => cache.get(base) === cached && cache.delete(base));
+  }
+  return resources;
+}
+
+/** The REST path of an object's collection, or of the object itself; objects without a namespace go to `default`. */
+async function resourcePath(kc: KubeConfig, obj: KubernetesObject, named: boolean): Promise<string> {
+  const { apiVersion, kind } = obj;
+  if (!apiVersion || !kind) throw new Error(`${describe(obj)}: apiVersion and kind are required`);
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const find = (resources: ApiResource[]) => resources.find((r) => r.kind === kind && !r.name.includes('/'));
+  const resource = find(await discover(kc, base, false)) ?? find(await discover(kc, base, true));
+  if (!resource) throw new Error(`the API server serves no ${kind} in ${apiVersion}`);
+  const name = obj.metadata?.name;
+  if (named && !name) throw new Error(`${describe(obj)}: metadata.name is required`);
+  const namespace = resource.namespaced ? `/namespaces/${encodeURIComponent(obj.metadata?.namespace || 'default')}` : '';
+  return `${base}${namespace}/${resource.name}${named ? `/${encodeURIComponent(name!)}` : ''}`;
 }
 
 /** Waits until every named CRD reports Established, i.e. its kinds can be used. */
-export async function waitForCrds(kc: k8s.KubeConfig, names: string[], timeoutMs = 30_000): Promise<void> {
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+export async function waitForCrds(kc: KubeConfig, names: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const name of names) {
     for (;;) {
-      const crd = await api.readCustomResourceDefinition({ name });
-      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      const crd = await requestJson(kc, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${encodeURIComponent(name)}`).catch((err: unknown) => {
+        if (statusCode(err) === 404) return undefined;
+        throw err;
+      });
+      if (crd?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
 
+/** The HTTP status of an API error: ours, or an ApiException from client-node's generated clients. */
 export function statusCode(err: unknown): number | undefined {
-  return err instanceof k8s.ApiException || err instanceof ApiError ? err.code : undefined;
+  return isApiError(err) ? err.code : undefined;
 }
 
 /** The API server's own message (a metav1.Status) when there is one. */
 export function apiErrorMessage(err: unknown): string {
-  if (err instanceof k8s.ApiException || err instanceof ApiError) {
+  if (isApiError(err)) {
     const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
     if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
     return `HTTP ${err.code}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+// client-node's ApiException is recognised by shape, so reading errors does not load client-node.
+function isApiError(err: unknown): err is Error & { code: number; body: unknown } {
+  return err instanceof ApiError || (err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err);
 }
 
 function safeJson(text: string): unknown {
@@ -142,7 +188,7 @@ function safeJson(text: string): unknown {
   }
 }
 
-export function describe(obj: k8s.KubernetesObject): string {
+export function describe(obj: KubernetesObject): string {
   const ns = obj.metadata?.namespace ? `${obj.metadata.namespace}/` : '';
   return `${obj.kind ?? 'object'} ${ns}${obj.metadata?.name ?? '?'}`;
 }
