@@ -8,6 +8,10 @@ import { LABELS as SCORING_LABELS, type ScoringDefaults } from './controllers/sc
 import { LABELS, type TrainingDefaults } from './controllers/training-run/desired.js';
 import type { ServingDefaults } from './controllers/registered-model/serving.js';
 import { RETRAIN_LABEL } from './controllers/registered-model/retrain.js';
+import { httpDriftReader } from './controllers/registered-model/drift-reader.js';
+import { makeStorage } from './artifacts/gcs.js';
+import { readArtifact } from './artifacts/store.js';
+import { ProfileCache } from './drift/profiles.js';
 import type { k8s } from './kube/client.js';
 import { makeInformer, type Informer } from './kube/informer.js';
 import { Controller, objectKey, ownerKey } from './runtime/controller.js';
@@ -22,6 +26,8 @@ export interface OperatorOptions {
   defaults: TrainingDefaults;
   /** Scoring Pods; image defaults to the training image. */
   serving?: ServingDefaults;
+  /** Reading the scoring Pods' drift monitors: how often, and where a Pod's monitor answers (tests). */
+  drift?: { pollSeconds?: number; timeoutMs?: number; urlFor?: (pod: any) => string | undefined };
   /** Batch scoring Jobs; the training defaults' image, ServiceAccount, backoffLimit and resources when unset. */
   scoringDefaults?: ScoringDefaults;
   /** Cloud Storage client for reading gs:// shard summaries; made on first use when unset. */
@@ -58,6 +64,7 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const informers = [runs, models, jobs, pods, deployments, services, autoscalers, scoringJobs];
 
   const now = options.now ?? (() => new Date());
+  let gcs: Storage | undefined;
   const record = options.record ?? apiEventRecorder(kc, 'orchard-operator');
   const reconciler = new TrainingRunReconciler({
     kc,
@@ -92,6 +99,15 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
     services,
     autoscalers,
     serving: options.serving ?? { image: options.defaults.image },
+    readDrift: httpDriftReader({
+      pods,
+      profiles: new ProfileCache((uri) => readArtifact(uri, 'reference-profile.json', uri.startsWith('gs://') ? { gcs: (gcs ??= options.gcs ?? makeStorage()) } : {})),
+      now,
+      log,
+      ...(options.drift?.timeoutMs ? { timeoutMs: options.drift.timeoutMs } : {}),
+      ...(options.drift?.urlFor ? { urlFor: options.drift.urlFor } : {}),
+    }),
+    driftPollSeconds: options.drift?.pollSeconds ?? 60,
     now,
     log,
     record,

@@ -92,7 +92,8 @@ const isReady = (p: any) => p.status?.conditions?.some((c: any) => c.type === 'R
 
 beforeAll(async () => {
   namespace = await createNamespace(kc, 'serving');
-  operator = await startOperator({ kc, namespace, defaults, serving, log: silentLogger, metrics, workers: 2 }, stop.signal);
+  // The Pods here have no drift monitor behind them; the drift test file reads real ones.
+  operator = await startOperator({ kc, namespace, defaults, serving, drift: { urlFor: () => undefined }, log: silentLogger, metrics, workers: 2 }, stop.signal);
 });
 
 afterAll(async () => {
@@ -129,7 +130,7 @@ describe('RegisteredModel serving', () => {
     expect(waiting.status.serving.servedVersion).toBeUndefined();
 
     for (const pod of await eventually('2 scoring Pods', async () => ((await scorerPods()).length === 2 ? scorerPods() : undefined))) await markReady(pod);
-    const live = await until('Serving', (x) => condition(x, 'Ready')?.reason === 'Serving');
+    const live = await until('Serving from both Pods', (x) => condition(x, 'Ready')?.reason === 'Serving' && x.status.serving.readyReplicas === 2);
     expect(live.status.serving).toEqual({ url: `http://salaries-scorer.${namespace}.svc.cluster.local`, replicas: 2, readyReplicas: 2, servedVersion: 1 });
     expect(condition(live, 'Ready').message).toBe(`version 1 served by 2/2 scoring Pods ready at http://salaries-scorer.${namespace}.svc.cluster.local`);
     expect(condition(live, 'Drifted')).toMatchObject({ status: 'Unknown', reason: 'NoSummary' });

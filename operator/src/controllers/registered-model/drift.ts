@@ -30,3 +30,17 @@ export function computeDriftedCondition(spec: RegisteredModelSpec, drift: DriftS
     message: `${drifted.length} of ${total} features drifted over the last ${rows} rows (share ${drift.driftedShare ?? '?'} ≥ ${spec.drift.driftShare}): ${named}${more}${action}`,
   };
 }
+
+/**
+ * The drift to record: a new summary when its verdict changed (dataset or any feature's flag, or the
+ * window's size while it is too small to judge) or
+ * the recorded one is older than maxAgeSeconds; otherwise the recorded one, so scores that wobble
+ * with traffic do not rewrite status every poll.
+ */
+export function settleDrift(previous: DriftStatus | undefined, next: DriftStatus, now: Date, maxAgeSeconds = 600): DriftStatus {
+  if (!previous?.checkedTime) return next;
+  // Below minRows the window's size is the news: how far it is from being judged.
+  const verdict = (d: DriftStatus) => JSON.stringify([d.drifted, (d.features ?? []).map((f) => [f.name, f.drifted]), d.drifted === 'Unknown' ? d.windowRows : 0]);
+  const age = (now.getTime() - Date.parse(previous.checkedTime)) / 1000;
+  return verdict(previous) !== verdict(next) || !(age < maxAgeSeconds) ? next : previous;
+}

@@ -12,7 +12,7 @@ import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Logger } from '../../runtime/log.js';
 import type { OperatorMetrics } from '../../runtime/metrics.js';
-import { computeDriftedCondition, type DriftStatus } from './drift.js';
+import { computeDriftedCondition, settleDrift, type DriftStatus } from './drift.js';
 import { appendPromotions, computePromotions } from './promotion.js';
 import { buildRetrainRun, planRetrain, retrainRunsOf } from './retrain.js';
 import {
@@ -124,7 +124,7 @@ export class RegisteredModelReconciler {
     if (online && this.deps.readDrift && status.serving?.servedVersion !== undefined) {
       const served = versionOf(status.serving.servedVersion) ?? champion!;
       const drift = await this.deps.readDrift(model, served);
-      if (drift) status.drift = drift;
+      if (drift) status.drift = settleDrift(previous.drift, drift, now);
       requeueAfter = (this.deps.driftPollSeconds ?? 60) * 1000;
     }
     if (!online) delete status.drift;

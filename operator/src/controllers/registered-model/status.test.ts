@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { registeredModelSpec } from '../../api/v1alpha1/registered-model.js';
-import { computeDriftedCondition } from './drift.js';
+import { computeDriftedCondition, settleDrift } from './drift.js';
 import { planRetrain, retrainRunsOf } from './retrain.js';
 import { computeReadyCondition, computeServingStatus, observeDeployment, type ServingStatus } from './status.js';
 
@@ -125,5 +125,31 @@ describe('retraining on drift', () => {
 
   it('remembers the last retraining from status when its run was deleted', () => {
     expect(planRetrain({ spec: retrain, model: 'salaries', drifted: true, runs: [], lastRetrainTime: '2026-11-23T11:45:00Z', now })).toMatchObject({ action: 'CoolingDown' });
+  });
+});
+
+describe('settling drift summaries', () => {
+  const at = (t: string, drifted: 'True' | 'False' | 'Unknown', windowRows: number, score = '0.05', flag = false) => ({
+    checkedTime: t,
+    windowRows,
+    drifted,
+    features: [{ name: 'work_year', test: 'Wasserstein', score, drifted: flag }],
+  });
+  const now = new Date('2026-11-23T12:05:00Z');
+  it('keeps the recorded summary while only scores move', () => {
+    const recorded = at('2026-11-23T12:00:00Z', 'False', 5000);
+    expect(settleDrift(recorded, at('2026-11-23T12:05:00Z', 'False', 5000, '0.07'), now)).toBe(recorded);
+  });
+  it('records a changed verdict at once', () => {
+    const next = at('2026-11-23T12:05:00Z', 'False', 5000, '0.3', true);
+    expect(settleDrift(at('2026-11-23T12:00:00Z', 'False', 5000), next, now)).toBe(next);
+  });
+  it('records a window still too small to judge as it grows', () => {
+    const next = at('2026-11-23T12:05:00Z', 'Unknown', 300);
+    expect(settleDrift(at('2026-11-23T12:00:00Z', 'Unknown', 200), next, now)).toBe(next);
+  });
+  it('refreshes a recorded summary after ten minutes', () => {
+    const next = at('2026-11-23T12:10:00Z', 'False', 5000, '0.07');
+    expect(settleDrift(at('2026-11-23T12:00:00Z', 'False', 5000), next, new Date('2026-11-23T12:10:00Z'))).toBe(next);
   });
 });
