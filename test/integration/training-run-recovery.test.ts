@@ -149,6 +149,24 @@ describe('TrainingRun recovery', () => {
     expect(succeeded(failed).message).toBe('prepare failed: orchard prepare: gs://data/salaries.csv: connection reset again');
   }, 90_000);
 
+  it('a finished run whose Job the TTL controller removed keeps its status and is not trained again', async () => {
+    await createRun('short-lived', 'recover', { ttlSecondsAfterFinished: 1 });
+    const pod = await podOf(kc, namespace, 'short-lived-train');
+    await setPodStatus(kc, pod, 'publish', {}, 'Succeeded', JSON.stringify(runSummary(58000)));
+    const done = await reason('short-lived', 'Succeeded');
+    await eventually('the Job to be removed', async () => {
+      try {
+        await get(`/apis/batch/v1/namespaces/${namespace}/jobs/short-lived-train`);
+        return undefined;
+      } catch (err: any) {
+        return err.code === 404 ? true : undefined;
+      }
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    await expect(get(`/apis/batch/v1/namespaces/${namespace}/jobs/short-lived-train`)).rejects.toMatchObject({ code: 404 });
+    expect((await run('short-lived')).status).toEqual(done.status);
+  }, 60_000);
+
   it('a spec that slipped past admission becomes InvalidSpec once, with no retry storm', async () => {
     // Its own namespace, watched by no operator: the pass below is the only writer.
     const quiet = await createNamespace(kc, 'invalid');

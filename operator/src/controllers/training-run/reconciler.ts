@@ -59,6 +59,9 @@ export class TrainingRunReconciler {
       throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the TrainingRun`);
     }
 
+    // A finished run's status is its record: the Job and Pods it was read from may go (the TTL
+    // controller removes them Pods first), and the run is never trained again.
+    if (isFinished(previous)) return;
     // Training starts once the model exists: a typo in modelRef should not cost a training run.
     if (!job && model) {
       job = await this.createJob(run);
@@ -140,6 +143,11 @@ export class TrainingRunReconciler {
     if (after.status === 'False') await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
     else if (after.reason === 'ModelNotFound' || after.reason === 'Unschedulable') await this.deps.record(eventTarget(raw), 'Warning', after.reason, after.message);
   }
+}
+
+function isFinished(status: TrainingRunStatus | undefined): boolean {
+  const c = status?.conditions?.find((x) => x.type === 'Succeeded');
+  return status?.completionTime !== undefined && c !== undefined && (c.status === 'True' || (c.status === 'False' && c.reason !== 'InvalidSpec'));
 }
 
 function isOwnedBy(obj: any, uid: string): boolean {
