@@ -14,7 +14,7 @@ import { inputSchema } from '../../operator/src/features/schema.js';
 import { jsonRecordReader, recordEncoder } from '../../operator/src/features/transform.js';
 import { createDriftSidecar, listen } from '../../operator/src/serving/drift-sidecar.js';
 import { startScorer, type RunningScorer } from '../../operator/src/serving/server.js';
-import { trainExample, type TrainedModel } from '../support/models.js';
+import { readRecords, trainExample, type TrainedModel } from '../support/models.js';
 import { freePort } from '../support/wait.js';
 
 let dir: string;
@@ -166,13 +166,13 @@ describe('the scoring server', () => {
     expect((await http(`${url}/v2/models/m`, 'GET')).json.versions).toEqual(['1', '2']);
   });
 
-  it('feeds every scored row to the drift monitor, and scores on unaffected when the monitor is gone', async () => {
+  it('counts every scored row into the drift monitor, and scores on unaffected when the monitor is gone', async () => {
     const schema = inputSchema.parse(JSON.parse((await readArtifact(salaries.uri, 'input-schema.json')).toString('utf8')));
     const profile = parseReferenceProfile(JSON.parse((await readArtifact(salaries.uri, 'reference-profile.json')).toString('utf8')));
     const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: 5000, windowSeconds: 3600, minRows: 100, driftShare: '0.5' }, schema, profile);
     const port = await freePort();
     let monitor: Server = await listen(sidecar.app, port, '127.0.0.1');
-    const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/rows` });
+    const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
     for (let i = 0; i < 500; i += 100) expect((await predict(url, salaries.records.slice(i, i + 100))).status).toBe(200);
     const summary = await waitFor(() => (sidecar.summary().rows === 500 ? sidecar.summary() : undefined));
     expect(summary.report).toBeDefined();
@@ -188,6 +188,40 @@ describe('the scoring server', () => {
     await waitFor(() => (sidecar.summary().rows === 510 ? true : undefined));
     monitor.close();
   });
+
+  it('served 2024 traffic, the monitor finds the drift from the 2020–2023 training data and names the inputs that moved; resampled training years do not drift', async () => {
+    const schema = inputSchema.parse(JSON.parse((await readArtifact(salaries.uri, 'input-schema.json')).toString('utf8')));
+    const profile = parseReferenceProfile(JSON.parse((await readArtifact(salaries.uri, 'reference-profile.json')).toString('utf8')));
+    const year = (y: (c: string) => string | null) => Number(y('work_year'));
+    const recent = await readRecords(salaries.uri, salaries.spec.data.source, { where: (v) => year(v) === 2024 });
+    const past = await readRecords(salaries.uri, salaries.spec.data.source, { where: (v) => year(v) <= 2023 });
+    const window = 5000;
+    const serveThrough = async (records: object[]) => {
+      const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: window, windowSeconds: 3600, minRows: 500, driftShare: '0.5' }, schema, profile);
+      const port = await freePort();
+      const monitor = await listen(sidecar.app, port, '127.0.0.1');
+      const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
+      for (let i = 0; i < records.length; i += 500) expect((await predict(url, records.slice(i, i + 500))).status).toBe(200);
+      const summary = await waitFor(() => (sidecar.summary().rows === Math.min(window, records.length) ? sidecar.summary() : undefined));
+      await s.shutdown(0);
+      monitor.close();
+      return summary.report!;
+    };
+
+    // The last 5,000 rows of 2024 traffic.
+    const drifted = await serveThrough(recent.slice(-window));
+    expect(drifted.datasetDrift).toBe(true);
+    const named = drifted.features.filter((f) => f.drifted).map((f) => f.name);
+    expect(named).toEqual(expect.arrayContaining(['work_year', 'job_title']));
+    expect(named).not.toContain('employment_type');
+    expect(drifted.driftedShare).toBeGreaterThanOrEqual(0.5);
+
+    // Training years' traffic, resampled with replacement (seeded): no dataset drift.
+    let seed = 11;
+    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const calm = await serveThrough(Array.from({ length: window }, () => past[Math.floor(random() * past.length)]!));
+    expect(calm.datasetDrift).toBe(false);
+  }, 60_000);
 });
 
 /** The same model on the same rows; batch composition may move the last bit of exp(). */

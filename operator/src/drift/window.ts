@@ -45,6 +45,16 @@ export class DriftWindow {
     this.openLast = now;
   }
 
+  /** A block counted elsewhere (the scorer counts its rows itself); it must share this window's layout. */
+  addBlock(counts: DriftCounts, first: number, last: number, now: number): void {
+    if (counts.layout !== this.counter.layout.fingerprint) {
+      throw new Error(`drift counts of layout ${counts.layout} were binned against another reference profile than this window's (${this.counter.layout.fingerprint})`);
+    }
+    if (this.openRows()) this.seal(now);
+    if (counts.rows) this.blocks.push({ counts, first, last });
+    this.evict(now);
+  }
+
   /** The rows of the last windowRows and windowSeconds, merged. */
   counts(now: number): DriftCounts {
     this.evict(now);

@@ -68,11 +68,7 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
     const route = routeOf(req.path, req.method);
     res.locals.route = route;
     if (state.draining) res.setHeader('connection', 'close');
-    res.on('finish', () => {
-      const code = String(res.statusCode);
-      metrics.requests.inc({ route, code });
-      metrics.latency.observe({ route, code }, (performance.now() - started) / 1000);
-    });
+    res.on('finish', () => metrics.observeRequest(route, res.statusCode, (performance.now() - started) / 1000));
     next();
   });
 
@@ -169,13 +165,13 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
 
   async function score(model: ServedModel, rows: EncodedRow[]): Promise<ModelOutputs> {
     const out = await model.score(rows);
-    const version = String(model.version);
-    metrics.rows.inc({ version }, rows.length);
+    const { rows: scored, predictions: histogram } = metrics.forVersion(model.version);
+    scored.inc(rows.length);
     const predictions: (number | string)[] = [];
     for (let r = 0; r < rows.length; r++) {
       const p = driftPrediction(model.schema.task, out, r, model.schema.classNames);
       predictions.push(p);
-      metrics.predictions.observe({ version }, typeof p === 'number' ? p : model.schema.classNames!.indexOf(p));
+      histogram.observe(typeof p === 'number' ? p : model.schema.classNames!.indexOf(p));
     }
     // Only the champion's traffic is compared with its training reference.
     if (model === state.champion) options.drift?.push(rows, predictions);

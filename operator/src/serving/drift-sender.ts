@@ -1,61 +1,82 @@
-// Sends scored rows to the drift monitor beside the scorer without ever making scoring wait or fail:
-// rows go into a bounded buffer that a timer ships in the background; when the buffer is full or the
-// monitor does not answer, rows are dropped and counted, never retried at scoring's expense.
+// Reports scored rows to the drift monitor without ever making scoring wait or fail. Each row is
+// counted in the scorer on the training reference's bins (a few array increments), and the
+// counts travel to the monitor as small blocks in the background: shipping the rows themselves
+// would cost the scoring core more than scoring them. Blocks that cannot be held or delivered
+// are dropped and counted, never retried at scoring's expense.
 import { Agent, request } from 'node:http';
+import { DriftCounter, type DriftCounts } from '../drift/counts.js';
+import type { ReferenceProfile } from '../features/profile.js';
 import type { EncodedRow } from '../features/transform.js';
 import type { ScoringMetrics } from './metrics.js';
 
+export interface DriftBlock {
+  counts: DriftCounts;
+  /** When the block's first and last rows were scored (ms since the epoch). */
+  first: number;
+  last: number;
+}
+
 export interface DriftSenderOptions {
-  /** The monitor's rows endpoint, e.g. http://127.0.0.1:9091/v1/rows. */
+  /** The monitor's blocks endpoint, e.g. http://127.0.0.1:9091/v1/blocks. */
   url: string;
+  profile: ReferenceProfile;
+  /** The model's input names, in EncodedRow order. */
+  inputNames: string[];
   metrics: ScoringMetrics;
-  /** Rows held at most; more are dropped. */
-  maxBufferedRows?: number;
-  /** How often the buffer is shipped. */
+  /** Rows per block: the window's granularity. */
+  blockRows?: number;
+  /** Blocks held for shipping at most; older ones are dropped. */
+  maxBlocks?: number;
   intervalMs?: number;
   timeoutMs?: number;
+  now?: () => number;
 }
 
 export class DriftSender {
-  private rows: (number | string | null)[][] = [];
-  private predictions: (number | string | null)[] = [];
+  private readonly counter: DriftCounter;
+  private first = 0;
+  private last = 0;
+  private pending: DriftBlock[] = [];
   private inFlight = false;
   private readonly timer: NodeJS.Timeout;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  private readonly max: number;
+  private readonly blockRows: number;
+  private readonly maxBlocks: number;
+  private readonly now: () => number;
 
   constructor(private readonly options: DriftSenderOptions) {
-    this.max = options.maxBufferedRows ?? 20_000;
+    this.counter = new DriftCounter(options.profile, options.inputNames);
+    this.blockRows = options.blockRows ?? 256;
+    this.maxBlocks = options.maxBlocks ?? 400;
+    this.now = options.now ?? Date.now;
     this.timer = setInterval(() => void this.flush(), options.intervalMs ?? 250);
     this.timer.unref();
   }
 
-  /** Never blocks, never throws: rows beyond the buffer are counted as dropped. */
+  /** Never blocks, never throws. */
   push(rows: EncodedRow[], predictions: (number | string)[]): void {
-    const room = this.max - this.rows.length;
-    const take = Math.min(room, rows.length);
-    if (take < rows.length) this.options.metrics.driftDropped.inc({ reason: 'buffer_full' }, rows.length - take);
-    for (let r = 0; r < take; r++) {
-      // JSON has no NaN: a missing numeric value travels as null.
-      this.rows.push(rows[r]!.map((v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
-      const p = predictions[r]!;
-      this.predictions.push(typeof p === 'number' && !Number.isFinite(p) ? null : p);
+    const t = this.now();
+    for (let r = 0; r < rows.length; r++) {
+      if (this.counter.rows === 0) this.first = t;
+      this.counter.add(rows[r]!, predictions[r]);
+      if (this.counter.rows >= this.blockRows) this.seal(t);
     }
+    this.last = t;
   }
 
-  /** Ships what is buffered; resolves when the monitor answered or the rows were given up. */
+  /** Ships the blocks so far; resolves when the monitor answered or the blocks were given up. */
   async flush(): Promise<void> {
-    if (this.inFlight || !this.rows.length) return;
+    if (this.counter.rows) this.seal(this.last);
+    if (this.inFlight || !this.pending.length) return;
     this.inFlight = true;
-    const rows = this.rows;
-    const predictions = this.predictions;
-    this.rows = [];
-    this.predictions = [];
+    const blocks = this.pending;
+    this.pending = [];
+    const rows = blocks.reduce((n, b) => n + b.counts.rows, 0);
     try {
-      await this.post(JSON.stringify({ rows, predictions }));
-      this.options.metrics.driftSent.inc(rows.length);
+      await this.post(JSON.stringify({ blocks }));
+      this.options.metrics.driftSent.inc(rows);
     } catch {
-      this.options.metrics.driftDropped.inc({ reason: 'monitor_unreachable' }, rows.length);
+      this.options.metrics.driftDropped.inc({ reason: 'monitor_unreachable' }, rows);
     } finally {
       this.inFlight = false;
     }
@@ -64,6 +85,14 @@ export class DriftSender {
   close(): void {
     clearInterval(this.timer);
     this.agent.destroy();
+  }
+
+  private seal(t: number): void {
+    this.pending.push({ counts: this.counter.take(), first: this.first, last: t });
+    if (this.pending.length > this.maxBlocks) {
+      const dropped = this.pending.shift()!;
+      this.options.metrics.driftDropped.inc({ reason: 'buffer_full' }, dropped.counts.rows);
+    }
   }
 
   private post(body: string): Promise<void> {

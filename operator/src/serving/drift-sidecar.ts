@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import type { DriftSidecarSpec } from './spec.js';
-import { type DriftCounts } from '../drift/counts.js';
+import { parseDriftCounts, type DriftCounts } from '../drift/counts.js';
 import { evaluateDrift, type DriftReport } from '../drift/evaluate.js';
 import { DriftWindow } from '../drift/window.js';
 import type { ReferenceProfile } from '../features/profile.js';
@@ -110,6 +110,30 @@ export function createDriftSidecar(spec: DriftSidecarSpec, schema: InputSchema, 
       window.add(row, typeof p === 'number' || typeof p === 'string' ? p : undefined, t);
     });
     received += decoded.length;
+    res.status(204).end();
+  });
+  // Count blocks from the scorer, which counts its rows itself (see serving/drift-sender.ts).
+  app.post('/v1/blocks', express.json({ limit: '32mb' }), (req, res) => {
+    const t = now();
+    const blocks = (req.body ?? {}).blocks as unknown;
+    if (!Array.isArray(blocks)) throw new BadRows('expected {"blocks": [{"counts", "first", "last"}, ...]}');
+    const parsed = blocks.map((b, i) => {
+      const block = b as { counts?: unknown; first?: unknown; last?: unknown };
+      if (typeof block?.first !== 'number' || typeof block.last !== 'number') throw new BadRows(`blocks[${i}]: expected numeric first and last times`);
+      try {
+        return { counts: parseDriftCounts(block.counts, `blocks[${i}].counts`), first: block.first, last: block.last };
+      } catch (err) {
+        throw new BadRows((err as Error).message);
+      }
+    });
+    for (const b of parsed) {
+      try {
+        window.addBlock(b.counts, b.first, b.last, t);
+      } catch (err) {
+        throw new BadRows((err as Error).message);
+      }
+      received += b.counts.rows;
+    }
     res.status(204).end();
   });
   app.get('/v1/drift', (_req, res) => void res.json(summary()));

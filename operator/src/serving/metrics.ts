@@ -37,4 +37,30 @@ export class ScoringMetrics {
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'orchard_scorer_' });
   }
+
+  // Label children are looked up once per label set: hashing labels on every request shows in profiles.
+  private readonly requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  private readonly versionChildren = new Map<number, { rows: { inc(n: number): void }; predictions: { observe(v: number): void } }>();
+
+  observeRequest(route: Route, status: number, seconds: number): void {
+    const key = `${route} ${status}`;
+    let c = this.requestChildren.get(key);
+    if (!c) {
+      const labels = { route, code: String(status) };
+      c = { count: this.requests.labels(labels), latency: this.latency.labels(labels) };
+      this.requestChildren.set(key, c);
+    }
+    c.count.inc();
+    c.latency.observe(seconds);
+  }
+
+  forVersion(version: number) {
+    let c = this.versionChildren.get(version);
+    if (!c) {
+      const labels = { version: String(version) };
+      c = { rows: this.rows.labels(labels), predictions: this.predictions.labels(labels) };
+      this.versionChildren.set(version, c);
+    }
+    return c;
+  }
 }

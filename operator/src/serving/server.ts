@@ -36,7 +36,12 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
     metrics.modelInfo.set({ model: m.name, version: String(m.version), role: m === champion ? 'champion' : 'challenger' }, 1);
     m.batcher.onRun = (rows) => metrics.batchRows.observe({ version: String(m.version) }, rows);
   }
-  const drift = spec.driftUrl ? new DriftSender({ url: spec.driftUrl, metrics }) : undefined;
+  // Drift needs the training reference; a model published without one is served unmonitored.
+  const drift =
+    spec.driftUrl && champion.profile
+      ? new DriftSender({ url: spec.driftUrl, profile: champion.profile, inputNames: champion.schema.inputs.map((i) => i.name), metrics, ...(spec.driftBlockRows ? { blockRows: spec.driftBlockRows } : {}) })
+      : undefined;
+  if (spec.driftUrl && !champion.profile) log('no reference-profile.json with the model: drift is not monitored', { model: spec.model, version: spec.version });
   const state: ScoringState = { champion, ...(challenger ? { challenger: { model: challenger, percent: spec.challenger!.percent } } : {}), ready: true, draining: false };
   const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, ...(drift ? { drift } : {}) });
   const server = await listen(app, spec.port, options.host);
@@ -45,23 +50,28 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
   server.headersTimeout = 66_000;
   log('scorer ready', { model: spec.model, version: spec.version, challenger: spec.challenger?.version, port: (server.address() as { port: number }).port });
 
+  let stopping: Promise<void> | undefined;
   return {
     server,
     state,
     metrics,
-    async shutdown(drainDelayMs = 5000) {
-      state.draining = true;
-      // Endpoints follow readiness with a delay: keep serving until traffic has moved away.
-      await new Promise((r) => setTimeout(r, drainDelayMs));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await closed;
-      await drift?.flush();
-      drift?.close();
-      await Promise.all([champion.release(), challenger?.release()]);
-      log('scorer stopped');
+    shutdown(drainDelayMs = 5000) {
+      return (stopping ??= drain(drainDelayMs));
     },
   };
+
+  async function drain(drainDelayMs: number): Promise<void> {
+    state.draining = true;
+    // Endpoints follow readiness with a delay: keep serving until traffic has moved away.
+    await new Promise((r) => setTimeout(r, drainDelayMs));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await closed;
+    await drift?.flush();
+    drift?.close();
+    await Promise.all([champion.release(), challenger?.release()]);
+    log('scorer stopped');
+  }
 }
 
 export async function startDriftMonitor(spec: DriftSidecarSpec, options: { host?: string; log?: Log } = {}): Promise<Server> {

@@ -12,8 +12,10 @@ export const scorerSpec = z.object({
   maxBatchRows: z.int().min(1),
   maxBodyBytes: z.int().min(1),
   port: z.int().min(0).max(65535),
-  /** Where every scored row is sent, best effort, for drift monitoring. */
+  /** Where the counts of every scored row are sent, best effort, for drift monitoring. */
   driftUrl: z.string().optional(),
+  /** Rows per count block sent to the monitor: the drift window's granularity. */
+  driftBlockRows: z.int().min(1).optional(),
 });
 export type ScorerSpec = z.infer<typeof scorerSpec>;
 

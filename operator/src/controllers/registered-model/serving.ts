@@ -107,7 +107,8 @@ export function buildScoringDeployment(
     maxBatchRows: serving.maxBatchRows,
     maxBodyBytes: serving.maxBodyBytes,
     port: SCORER_PORT,
-    driftUrl: `http://127.0.0.1:${DRIFT_PORT}/v1/rows`,
+    driftUrl: `http://127.0.0.1:${DRIFT_PORT}/v1/blocks`,
+    driftBlockRows: Math.max(1, Math.ceil(drift.windowRows / 20)),
   };
   const sidecar: DriftSidecarSpec = {
     model: model.metadata.name,
