@@ -41,7 +41,20 @@ async function main(): Promise<void> {
   const lead = async (signal: AbortSignal) => {
     leading = true;
     metrics.leader.set(1);
-    running = await startOperator({ kc, ...(config.namespace ? { namespace: config.namespace } : {}), defaults, log, metrics, workers: config.workers }, signal);
+    running = await startOperator(
+      {
+        kc,
+        ...(config.namespace ? { namespace: config.namespace } : {}),
+        defaults,
+        serving: { image: config.image, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
+        scoringDefaults: { ...defaults, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
+        drift: { pollSeconds: config.driftPollSeconds },
+        log,
+        metrics,
+        workers: config.workers,
+      },
+      signal,
+    );
     await running.done;
   };
 

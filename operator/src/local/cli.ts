@@ -1,14 +1,17 @@
 // `npm start`: Orchard on this machine, no cloud, no Docker, no internet.
 //
-// Today it brings up a real control plane (etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler), installs Orchard's CRDs and applies the examples in data/examples, so they can
-// be inspected with kubectl. The operator that reconciles them is not part of it yet: the
-// resources are validated and stored, and nothing trains or serves them.
+// It brings up a real control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler), installs Orchard's CRDs, applies the examples in data/examples and runs the
+// operator against them, so they can be inspected with kubectl. This machine has no node: the
+// operator creates the Jobs and Deployments and reports where each resource stands, and their
+// Pods wait to be scheduled.
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kinds } from '../api/v1alpha1/index.js';
 import { applyObjects, loadKubeConfig, requestJson, type KubeObject } from '../kube/client.js';
+import { startOperator } from '../operator.js';
+import { silentLogger } from '../runtime/log.js';
 import { ControlPlane } from './control-plane.js';
 import { installCrds, readManifests } from './manifests.js';
 
@@ -20,9 +23,13 @@ const say = (line: string) => process.stdout.write(`[orchard ${((Date.now() - st
 say('starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
 const cp = await ControlPlane.start({ scheduler: true, log: (l) => say(`  ${l}`) });
 let stopping = false;
+const operatorStop = new AbortController();
+let operatorDone: Promise<void> | undefined;
 const stop = async (code: number) => {
   if (stopping) return;
   stopping = true;
+  operatorStop.abort();
+  await operatorDone;
   say('stopping the control plane');
   await cp.stop();
   process.exit(code);
@@ -42,6 +49,15 @@ try {
     say(`applied data/examples/${file}: ${objects.map((o) => `${o.kind}/${o.metadata!.name}`).join(', ')}`);
   }
 
+  say('starting the operator (in this process; its logs are left out here)');
+  const operator = await startOperator(
+    { kc, namespace: 'default', defaults: { image: 'orchard:local', artifactRoot: `file://${join(root, '.orchard', 'artifacts')}`, backoffLimit: 1 }, log: silentLogger, workers: 4 },
+    operatorStop.signal,
+  );
+  operatorDone = operator.done;
+  // A few passes: every resource gets its children and a status.
+  await new Promise((r) => setTimeout(r, 3000));
+
   for (const def of kinds) {
     const table = await requestJson(kc, 'GET', `/apis/orchard.dev/v1alpha1/namespaces/default/${def.plural}`, {
       accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
@@ -49,14 +65,15 @@ try {
     printTable(def.plural, table);
   }
 
-  say('What runs today: the control plane, the CRDs and the examples, validated and stored.');
-  say('Not yet: the operator, so no training, serving or scoring happens; statuses stay empty.');
+  say('What runs: the control plane, the CRDs, the examples and the operator, which created the training Jobs.');
+  say('This machine has no node, so those Pods wait to be scheduled; the statuses above say so.');
   process.stdout.write(`
 Look around (in another terminal):
   export KUBECONFIG=${cp.kubeconfig}
   kubectl get orchard -o wide
   kubectl explain trainingrun.spec.data.split
   kubectl describe registeredmodel salaries
+  kubectl get jobs,deployments,pods
 
 `);
   if (exitWhenDone) await stop(0);

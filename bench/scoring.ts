@@ -1,0 +1,221 @@
+// Serving benchmark: the scorer pinned to core 0, this load generator pinned to core 1, HTTP/1.1
+// keep-alive on loopback. Beside it, in the same run, on the same model and rows: onnxruntime-node
+// in-process, a Flask server calling CatBoost's predict on the .cbm, and CatBoost's own predictor.
+//
+//   npm run bench:scoring [-- --seconds 5 --rounds 2 --connections 8]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { inputSchema } from '../operator/src/features/schema.js';
+import { jsonRecordReader, recordEncoder } from '../operator/src/features/transform.js';
+import { repoRoot } from '../test/support/cluster.js';
+import { trainExample } from '../test/support/models.js';
+import { freePort } from '../test/support/wait.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '8' } } });
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+/** Concurrent single-row clients. */
+const CONNECTIONS = Number(values.connections);
+const SERVER_CORE = '0';
+const LOAD_CORE = '1';
+
+spawnSync('taskset', ['-a', '-cp', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
+const python = spawnSync('bash', [join(repoRoot, 'bench/setup-python.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
+
+interface Result {
+  requests: number;
+  rows: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/**
+ * Closed loop: `connections` keep-alive connections, each sending the next request when the last
+ * answer is complete. Raw sockets with pre-built requests: a full HTTP client would cost the load
+ * generator's core about as much per request as the server spends, and measure itself.
+ */
+async function load(url: string, bodies: string[], rowsPer: number, connections: number, seconds: number): Promise<Result> {
+  const { hostname, port, pathname } = new URL(url);
+  const requests = bodies.map((b) => Buffer.from(`POST ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`));
+  const latencies: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  // A server that closes after each answer (Connection: close) gets a new connection per request.
+  const client = (c: number) =>
+    new Promise<void>((resolve) => {
+      let k = c;
+      let started = 0;
+      const open = () => {
+        const socket = connect({ host: hostname, port: Number(port) });
+        socket.setNoDelay(true);
+        let buffer = Buffer.alloc(0);
+        let answered = false;
+        const send = () => {
+          started = performance.now();
+          answered = false;
+          socket.write(requests[k++ % requests.length]!);
+        };
+        socket.on('connect', () => (stop ? socket.end() : send()));
+        socket.on('error', () => {
+          if (measuring) errors++;
+        });
+        socket.on('close', () => {
+          if (stop) return resolve();
+          if (!answered && measuring) errors++;
+          open();
+        });
+        socket.on('data', (chunk) => {
+          buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+          for (;;) {
+            const head = buffer.indexOf('\r\n\r\n');
+            if (head < 0) return;
+            const headers = buffer.subarray(0, head).toString('latin1');
+            const length = Number(/content-length: *(\d+)/i.exec(headers)?.[1] ?? 0);
+            if (buffer.length < head + 4 + length) return;
+            buffer = buffer.subarray(head + 4 + length);
+            answered = true;
+            if (measuring) {
+              if (headers.startsWith('HTTP/1.1 200')) latencies.push(performance.now() - started);
+              else errors++;
+            }
+            if (stop) return void socket.end();
+            if (/\r\nconnection: *close/i.test(headers)) return; // 'close' opens the next connection
+            send();
+          }
+        });
+      };
+      open();
+    });
+  const clients = Array.from({ length: connections }, (_, c) => client(c));
+  await new Promise((r) => setTimeout(r, 1500)); // warm-up
+  measuring = true;
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - start) / 1000;
+  stop = true;
+  await Promise.all(clients);
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { requests: latencies.length, rows: latencies.length * rowsPer, seconds: elapsed, p50: q(0.5), p99: q(0.99), errors };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+function pinned(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn('taskset', ['-c', SERVER_CORE, cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exit = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exit;
+}
+
+function json(cmd: string, args: string[]): Record<string, number> {
+  const out = spawnSync('taskset', ['-c', SERVER_CORE, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (out.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!);
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'orchard-bench-scoring-'));
+try {
+  process.stderr.write('training the salaries example…\n');
+  const model = await trainExample('salaries.yaml', dir);
+  const modelDir = join(dir, 'model');
+  const schema = inputSchema.parse(JSON.parse(await readFile(join(modelDir, 'input-schema.json'), 'utf8')));
+  const records = model.records.slice(0, 1000);
+  const encode = recordEncoder(schema);
+  const rowsFile = join(dir, 'rows.json');
+  await writeFile(rowsFile, JSON.stringify(records.map((r) => encode(jsonRecordReader(r)).map((v) => (Number.isNaN(v) ? null : v)))));
+  const single = records.map((r) => JSON.stringify({ instances: [r] }));
+  const batched = Array.from({ length: 10 }, (_, i) => JSON.stringify({ instances: records.slice(i * 100, i * 100 + 100) }));
+
+  process.stderr.write('in-process onnxruntime-node and CatBoost, one thread on core 0…\n');
+  const raw = json(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/scoring/raw-ort.ts'), modelDir, rowsFile, String(SECONDS)]);
+  const native = json(python, [join(repoRoot, 'bench/scoring/catboost_native.py'), modelDir, rowsFile, String(SECONDS)]);
+
+  const rows: [string, Result][] = [];
+  const merge = (label: string, r: Result) => {
+    const had = rows.find(([l]) => l === label);
+    if (!had) return void rows.push([label, r]);
+    const a = had[1];
+    // Rounds add up; the percentiles are the worse round's, to stay on the safe side.
+    had[1] = { requests: a.requests + r.requests, rows: a.rows + r.rows, seconds: a.seconds + r.seconds, p50: Math.max(a.p50, r.p50), p99: Math.max(a.p99, r.p99), errors: a.errors + r.errors };
+  };
+  const orchard = async (label: string, withDrift: boolean) => {
+    const port = await freePort();
+    const driftPort = await freePort();
+    const spec = { model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 1000, maxBodyBytes: 4 << 20, port, ...(withDrift ? { driftUrl: `http://127.0.0.1:${driftPort}/v1/blocks`, driftBlockRows: 250 } : {}) };
+    const cli = join(repoRoot, 'operator/src/training/cli.ts');
+    const children = [pinned(process.execPath, ['--import', 'tsx', cli, 'serve'], { ORCHARD_SERVING_SPEC: JSON.stringify(spec), ORCHARD_DRAIN_DELAY_MS: '0' })];
+    if (withDrift) {
+      const drift = { model: 'salaries', version: 1, modelUri: model.uri, port: driftPort, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+      children.push(pinned(process.execPath, ['--import', 'tsx', cli, 'drift'], { ORCHARD_DRIFT_SPEC: JSON.stringify(drift) }));
+      await waitReady(`http://127.0.0.1:${driftPort}/healthz`);
+    }
+    await waitReady(`http://127.0.0.1:${port}/v2/health/ready`);
+    const url = `http://127.0.0.1:${port}/v1/models/salaries:predict`;
+    merge(`${label}, 1 row/request`, await load(url, single, 1, CONNECTIONS, SECONDS));
+    merge(`${label}, 100 rows/request`, await load(url, batched, 100, 8, SECONDS));
+    await Promise.all(children.map(stopped));
+  };
+  // Alternating rounds, so drift on and off see the same machine.
+  for (let round = 0; round < ROUNDS; round++) {
+    await orchard('orchard serve', false);
+    await orchard('orchard serve + drift monitor', true);
+  }
+
+  const flaskPort = await freePort();
+  const flask = pinned(python, [join(repoRoot, 'bench/scoring/flask_server.py'), modelDir, String(flaskPort)]);
+  // A GET on its POST route answers 405 once the server is up.
+  for (let i = 0; i < 600 && !(await fetch(`http://127.0.0.1:${flaskPort}/predict`).then(() => true, () => false)); i++) {
+    if (flask.exitCode !== null) throw new Error('the Flask server exited');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  rows.push(['Flask + CatBoost predict, 1 row/request', await load(`http://127.0.0.1:${flaskPort}/predict`, single, 1, 8, SECONDS)]);
+  rows.push(['Flask + CatBoost predict, 100 rows/request', await load(`http://127.0.0.1:${flaskPort}/predict`, batched, 100, 8, SECONDS)]);
+  await stopped(flask);
+
+  const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  console.log(`\n| server (core ${SERVER_CORE}; load from core ${LOAD_CORE}) | req/s | rows/s | p50 ms | p99 ms | errors |`);
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const [label, r] of rows) console.log(`| ${label} | ${f(r.requests / r.seconds)} | ${f(r.rows / r.seconds)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${r.errors} |`);
+  console.log(`\n| in-process, one thread on core ${SERVER_CORE} | rows/s, 1-row runs | rows/s, 100-row runs |`);
+  console.log('|---|---:|---:|');
+  console.log(`| onnxruntime-node (the exported ONNX) | ${f(raw.batch1!)} | ${f(raw.batch100!)} |`);
+  console.log(`| CatBoost predict (model.cbm) | ${f(native.batch1!)} | ${f(native.batch100!)} |`);
+
+  const rate = (label: string) => {
+    const r = rows.find(([l]) => l === label)![1];
+    return { req: r.requests / r.seconds, rows: r.rows / r.seconds };
+  };
+  const s1 = rate('orchard serve, 1 row/request');
+  const s100 = rate('orchard serve, 100 rows/request');
+  const d1 = rate('orchard serve + drift monitor, 1 row/request');
+  const d100 = rate('orchard serve + drift monitor, 100 rows/request');
+  const fl = rate('Flask + CatBoost predict, 1 row/request');
+  console.log('\n| ratio, measured side by side in this run | value |');
+  console.log('|---|---:|');
+  console.log(`| orchard single-row req/s ÷ Flask single-row req/s | ${f(s1.req / fl.req, 1)}× |`);
+  console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs) | ${f((100 * s100.rows) / raw.batch100!, 0)} % |`);
+  console.log(`| throughput lost with the drift monitor on (1 row / 100 rows) | ${f(100 * (1 - d1.req / s1.req), 1)} % / ${f(100 * (1 - d100.rows / s100.rows), 1)} % |`);
+  console.log(`| ONNX in-process rows/s ÷ CatBoost predict rows/s (1-row / 100-row runs) | ${f(raw.batch1! / native.batch1!, 2)} / ${f(raw.batch100! / native.batch100!, 2)} |`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
