@@ -5,7 +5,6 @@
 //   npm run bench:scoring [-- --seconds 5 --rounds 2 --connections 8]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +13,7 @@ import { jsonRecordReader, recordEncoder } from '../operator/src/features/transf
 import { repoRoot } from '../test/support/cluster.js';
 import { trainExample } from '../test/support/models.js';
 import { freePort } from '../test/support/wait.js';
+import { load, type Result } from './scoring/load.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '8' } } });
 const SECONDS = Number(values.seconds);
@@ -25,87 +25,6 @@ const LOAD_CORE = '1';
 
 spawnSync('taskset', ['-a', '-cp', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 const python = spawnSync('bash', [join(repoRoot, 'bench/setup-python.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim();
-
-interface Result {
-  requests: number;
-  rows: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-/**
- * Closed loop: `connections` keep-alive connections, each sending the next request when the last
- * answer is complete. Raw sockets with pre-built requests: a full HTTP client would cost the load
- * generator's core about as much per request as the server spends, and measure itself.
- */
-async function load(url: string, bodies: string[], rowsPer: number, connections: number, seconds: number): Promise<Result> {
-  const { hostname, port, pathname } = new URL(url);
-  const requests = bodies.map((b) => Buffer.from(`POST ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`));
-  const latencies: number[] = [];
-  let errors = 0;
-  let measuring = false;
-  let stop = false;
-  // A server that closes after each answer (Connection: close) gets a new connection per request.
-  const client = (c: number) =>
-    new Promise<void>((resolve) => {
-      let k = c;
-      let started = 0;
-      const open = () => {
-        const socket = connect({ host: hostname, port: Number(port) });
-        socket.setNoDelay(true);
-        let buffer = Buffer.alloc(0);
-        let answered = false;
-        const send = () => {
-          started = performance.now();
-          answered = false;
-          socket.write(requests[k++ % requests.length]!);
-        };
-        socket.on('connect', () => (stop ? socket.end() : send()));
-        socket.on('error', () => {
-          if (measuring) errors++;
-        });
-        socket.on('close', () => {
-          if (stop) return resolve();
-          if (!answered && measuring) errors++;
-          open();
-        });
-        socket.on('data', (chunk) => {
-          buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
-          for (;;) {
-            const head = buffer.indexOf('\r\n\r\n');
-            if (head < 0) return;
-            const headers = buffer.subarray(0, head).toString('latin1');
-            const length = Number(/content-length: *(\d+)/i.exec(headers)?.[1] ?? 0);
-            if (buffer.length < head + 4 + length) return;
-            buffer = buffer.subarray(head + 4 + length);
-            answered = true;
-            if (measuring) {
-              if (headers.startsWith('HTTP/1.1 200')) latencies.push(performance.now() - started);
-              else errors++;
-            }
-            if (stop) return void socket.end();
-            if (/\r\nconnection: *close/i.test(headers)) return; // 'close' opens the next connection
-            send();
-          }
-        });
-      };
-      open();
-    });
-  const clients = Array.from({ length: connections }, (_, c) => client(c));
-  await new Promise((r) => setTimeout(r, 1500)); // warm-up
-  measuring = true;
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  measuring = false;
-  const elapsed = (performance.now() - start) / 1000;
-  stop = true;
-  await Promise.all(clients);
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { requests: latencies.length, rows: latencies.length * rowsPer, seconds: elapsed, p50: q(0.5), p99: q(0.99), errors };
-}
 
 async function waitReady(url: string): Promise<void> {
   for (let i = 0; i < 600; i++) {

@@ -29,6 +29,45 @@ export interface ScoringAppOptions {
 
 export const VERSION_HEADER = 'orchard-model-version';
 
+/**
+ * Reads a JSON body up to `limit` bytes. Leaner than body-parser on the scoring routes, where its
+ * content-type negotiation and decoding layers show in profiles; the checks that matter stay.
+ */
+function jsonBody(limit: number) {
+  const tooLarge = `request body: over the limit of ${limit} bytes: send fewer rows per request`;
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      req.resume(); // drained, so the connection stays usable for the next request
+      return next(new RequestError(400, tooLarge));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('error', next);
+    req.on('end', () => {
+      if (size > limit) return next(new RequestError(400, tooLarge));
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
+      if (!text.trim()) return next(new RequestError(400, 'request body: empty: send a JSON object'));
+      try {
+        req.body = JSON.parse(text);
+      } catch (err) {
+        return next(new RequestError(400, `request body: malformed JSON: ${(err as Error).message}`));
+      }
+      next();
+    });
+  };
+}
+
+/** res.json without the freshness and ETag work a scoring answer never needs. */
+function sendJson(res: Response, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 const SERVER = { name: 'orchard', version: '0.1.0', extensions: ['model_repository'] };
 
 function outputNames(model: ServedModel): string[] {
@@ -85,24 +124,9 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
     return found;
   };
 
-  app.get('/v2/health/live', (_req, res) => void res.json({ live: true }));
-  app.get('/v2/health/ready', (_req, res) => void res.status(state.ready && !state.draining ? 200 : 503).json({ ready: state.ready && !state.draining }));
-  app.get('/v2', (_req, res) => void res.json(SERVER));
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-
   const modelRoutes = ['/v2/models/:name', '/v2/models/:name/versions/:version'];
-  app.get(modelRoutes, (req, res) => {
-    const model = resolve(req.params.name as string, req.params.version as string | undefined);
-    res.json(metadata(model, req.params.version ? [model.version] : versions()));
-  });
-  app.get(modelRoutes.map((r) => `${r}/ready`), (req, res) => {
-    resolve(req.params.name as string, req.params.version as string | undefined);
-    res.json({ name: req.params.name, ready: state.ready });
-  });
-
-  const json = express.json({ limit: options.maxBodyBytes, strict: false, type: () => true });
+  // Scoring first: the routes every request but probes takes.
+  const json = jsonBody(options.maxBodyBytes);
   app.post(
     modelRoutes.map((r) => `${r}/infer`),
     json,
@@ -118,7 +142,7 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
       if (out.probabilities) tensors.probabilities = { name: 'probabilities', datatype: 'FP64', shape: [n, out.probabilities.length / n], data: Array.from(out.probabilities) };
       if (out.prediction) tensors.prediction = { name: 'prediction', datatype: 'FP64', shape: [n], data: Array.from(out.prediction) };
       res.setHeader(VERSION_HEADER, String(model.version));
-      res.json({
+      sendJson(res, {
         model_name: model.name,
         model_version: String(model.version),
         ...(request.id !== undefined ? { id: request.id } : {}),
@@ -141,7 +165,7 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
     const classes = model.schema.classNames;
     res.setHeader(VERSION_HEADER, String(model.version));
     if (!classes) {
-      res.json({ model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!) });
+      sendJson(res, { model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!) });
       return;
     }
     const k = classes.length;
@@ -154,7 +178,23 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
       predictions.push(k === 2 ? classes[p[1]! > 0.5 ? 1 : 0]! : classes[best]!);
       probabilities.push(Object.fromEntries(classes.map((c, i) => [c, p[i]!])));
     }
-    res.json({ model_name: model.name, model_version: String(model.version), predictions, probabilities });
+    sendJson(res, { model_name: model.name, model_version: String(model.version), predictions, probabilities });
+  });
+
+  app.get('/v2/health/live', (_req, res) => void res.json({ live: true }));
+  app.get('/v2/health/ready', (_req, res) => void res.status(state.ready && !state.draining ? 200 : 503).json({ ready: state.ready && !state.draining }));
+  app.get('/v2', (_req, res) => void res.json(SERVER));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get(modelRoutes, (req, res) => {
+    const model = resolve(req.params.name as string, req.params.version as string | undefined);
+    res.json(metadata(model, req.params.version ? [model.version] : versions()));
+  });
+  app.get(modelRoutes.map((r) => `${r}/ready`), (req, res) => {
+    resolve(req.params.name as string, req.params.version as string | undefined);
+    res.json({ name: req.params.name, ready: state.ready });
   });
 
   app.use((req, _res, next) => next(new RequestError(404, `no route ${req.method} ${req.path}`)));
