@@ -64,6 +64,18 @@ try {
   await writeFile(rowsFile, JSON.stringify(records.map((r) => encode(jsonRecordReader(r)).map((v) => (Number.isNaN(v) ? null : v)))));
   const single = records.map((r) => JSON.stringify({ instances: [r] }));
   const batched = Array.from({ length: 10 }, (_, i) => JSON.stringify({ instances: records.slice(i * 100, i * 100 + 100) }));
+  // The same rows as Open Inference Protocol tensors: model inputs, one column per input.
+  const encoded = records.map((r) => encode(jsonRecordReader(r)));
+  const tensors = Array.from({ length: 10 }, (_, i) => {
+    const rows = encoded.slice(i * 100, i * 100 + 100);
+    const inputs = schema.inputs.map((input, j) => ({
+      name: input.name,
+      shape: [rows.length, 1],
+      datatype: input.type === 'Numeric' ? 'FP32' : 'BYTES',
+      data: rows.map((row) => (typeof row[j] === 'number' && Number.isNaN(row[j]) ? null : row[j])),
+    }));
+    return JSON.stringify({ inputs, outputs: [{ name: 'prediction' }] });
+  });
 
   process.stderr.write('in-process onnxruntime-node and CatBoost, one thread on core 0…\n');
   const raw = json(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/scoring/raw-ort.ts'), modelDir, rowsFile, String(SECONDS)]);
@@ -92,6 +104,7 @@ try {
     const url = `http://127.0.0.1:${port}/v1/models/salaries:predict`;
     merge(`${label}, 1 row/request`, await load(url, single, 1, CONNECTIONS, SECONDS));
     merge(`${label}, 100 rows/request`, await load(url, batched, 100, 8, SECONDS));
+    merge(`${label}, 100-row OIP tensors/request`, await load(`http://127.0.0.1:${port}/v2/models/salaries/infer`, tensors, 100, 8, SECONDS));
     await Promise.all(children.map(stopped));
   };
   // Alternating rounds, so drift on and off see the same machine.
@@ -126,13 +139,14 @@ try {
   };
   const s1 = rate('orchard serve, 1 row/request');
   const s100 = rate('orchard serve, 100 rows/request');
+  const t100 = rate('orchard serve, 100-row OIP tensors/request');
   const d1 = rate('orchard serve + drift monitor, 1 row/request');
   const d100 = rate('orchard serve + drift monitor, 100 rows/request');
   const fl = rate('Flask + CatBoost predict, 1 row/request');
   console.log('\n| ratio, measured side by side in this run | value |');
   console.log('|---|---:|');
   console.log(`| orchard single-row req/s ÷ Flask single-row req/s | ${f(s1.req / fl.req, 1)}× |`);
-  console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs) | ${f((100 * s100.rows) / raw.batch100!, 0)} % |`);
+  console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs): OIP tensors / raw records | ${f((100 * t100.rows) / raw.batch100!, 0)} % / ${f((100 * s100.rows) / raw.batch100!, 0)} % |`);
   console.log(`| throughput lost with the drift monitor on (1 row / 100 rows) | ${f(100 * (1 - d1.req / s1.req), 1)} % / ${f(100 * (1 - d100.rows / s100.rows), 1)} % |`);
   console.log(`| ONNX in-process rows/s ÷ CatBoost predict rows/s (1-row / 100-row runs) | ${f(raw.batch1! / native.batch1!, 2)} / ${f(raw.batch100! / native.batch100!, 2)} |`);
 } finally {
