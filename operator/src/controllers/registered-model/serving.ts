@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ModelVersion, RegisteredModelSpec } from '../../api/v1alpha1/registered-model.js';
 import type { DriftSidecarSpec, ScorerSpec } from '../../serving/spec.js';
-import { LABELS } from '../training-run/desired.js';
+import { CONTAINER_SECURITY_CONTEXT, LABELS, POD_SECURITY_CONTEXT, TMP_MOUNT, TMP_VOLUME } from '../training-run/desired.js';
 
 export interface RegisteredModelObject {
   metadata: { name: string; namespace: string; uid: string; generation?: number };
@@ -77,13 +77,6 @@ const probe = (path: string, port: string, periodSeconds: number, failureThresho
   timeoutSeconds: 2,
 });
 
-const securityContext = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ['ALL'] },
-};
-
 /**
  * The scoring Deployment. A new champion changes the Pod template, so the Deployment rolls out:
  * maxUnavailable 0 keeps every old Pod serving until a new one passes readiness (model loaded and
@@ -127,6 +120,7 @@ export function buildScoringDeployment(
     metadata: { labels, annotations: versions },
     spec: {
       ...(serviceAccountName ? { serviceAccountName } : {}),
+      securityContext: POD_SECURITY_CONTEXT,
       // The scorer drains in-flight requests on SIGTERM; this bounds how long it may take.
       terminationGracePeriodSeconds: 30,
       ...(serving.nodeSelector ? { nodeSelector: serving.nodeSelector } : {}),
@@ -144,7 +138,8 @@ export function buildScoringDeployment(
           // Downloading and warming up a large model may take a while; liveness waits for it.
           startupProbe: probe('/v2/health/live', 'http', 5, 60),
           resources: serving.resources ?? defaults.resources ?? DEFAULT_SCORER_RESOURCES,
-          securityContext,
+          securityContext: CONTAINER_SECURITY_CONTEXT,
+          volumeMounts: [TMP_MOUNT],
         },
         {
           name: 'drift',
@@ -156,9 +151,11 @@ export function buildScoringDeployment(
           // Liveness only: a Pod is ready when its scorer is, so a failing monitor never takes scoring out of rotation.
           livenessProbe: probe('/healthz', 'drift', 10, 3),
           resources: DRIFT_RESOURCES,
-          securityContext,
+          securityContext: CONTAINER_SECURITY_CONTEXT,
+          volumeMounts: [TMP_MOUNT],
         },
       ],
+      volumes: [TMP_VOLUME],
     },
   };
   const spec = {

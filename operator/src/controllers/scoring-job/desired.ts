@@ -2,7 +2,7 @@
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ScoringJobSpec } from '../../api/v1alpha1/scoring-job.js';
 import type { TaskType } from '../../api/v1alpha1/training-run.js';
-import { childName, EXIT_BAD_INPUT, LABELS as TRAINING_LABELS } from '../training-run/desired.js';
+import { childName, CONTAINER_SECURITY_CONTEXT, EXIT_BAD_INPUT, LABELS as TRAINING_LABELS, POD_SECURITY_CONTEXT, TMP_MOUNT, TMP_VOLUME } from '../training-run/desired.js';
 
 export interface ScoringJobObject {
   apiVersion?: string;
@@ -96,6 +96,8 @@ export function buildScoringJob(sj: ScoringJobObject, run: ScoringRun, defaults:
       { name: 'ORCHARD_MODEL_URI', value: run.model.artifactUri },
       { name: 'ORCHARD_TERMINATION_MESSAGE_PATH', value: '/dev/termination-log' },
     ],
+    volumeMounts: [TMP_MOUNT],
+    securityContext: CONTAINER_SECURITY_CONTEXT,
     terminationMessagePath: '/dev/termination-log',
     // A failing shard prints one line saying what is wrong; it becomes the status message.
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -134,9 +136,11 @@ export function buildScoringJob(sj: ScoringJobObject, run: ScoringRun, defaults:
         spec: {
           restartPolicy: 'Never',
           ...(serviceAccountName ? { serviceAccountName } : {}),
+          securityContext: POD_SECURITY_CONTEXT,
           ...(spec.nodeSelector && Object.keys(spec.nodeSelector).length ? { nodeSelector: spec.nodeSelector } : {}),
           ...(spec.tolerations?.length ? { tolerations: spec.tolerations } : {}),
           containers: [container],
+          volumes: [TMP_VOLUME],
         },
       },
     },

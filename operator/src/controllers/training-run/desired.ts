@@ -36,6 +36,18 @@ export const EXIT_BAD_INPUT = 2;
 export const WORK_DIR = '/work';
 export const STEP_CONTAINERS = ['prepare', 'train', 'export', 'publish'] as const;
 
+/** Pod Security "restricted" for every Pod the operator creates; the image's numeric USER satisfies runAsNonRoot. */
+export const POD_SECURITY_CONTEXT = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } as const;
+export const CONTAINER_SECURITY_CONTEXT = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+} as const;
+/** The root filesystem is read-only: temporary files (Node, Python, CatBoost, downloads) go to an emptyDir. */
+export const TMP_VOLUME = { name: 'tmp', emptyDir: {} } as const;
+export const TMP_MOUNT = { name: 'tmp', mountPath: '/tmp' } as const;
+
 /** A child name that is deterministic, a valid DNS label and at most 63 characters. */
 export function childName(parent: string, suffix: string): string {
   const name = `${parent}-${suffix}`;
@@ -79,7 +91,8 @@ export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefau
       command: ['orchard'],
       args,
       env,
-      volumeMounts: [{ name: 'work', mountPath: WORK_DIR }],
+      volumeMounts: [{ name: 'work', mountPath: WORK_DIR }, TMP_MOUNT],
+      securityContext: CONTAINER_SECURITY_CONTEXT,
       terminationMessagePath: '/dev/termination-log',
       // A failing step prints one line saying what is wrong; it becomes the status message.
       terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -120,11 +133,12 @@ export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefau
         spec: {
           restartPolicy: 'Never',
           ...(serviceAccountName ? { serviceAccountName } : {}),
+          securityContext: POD_SECURITY_CONTEXT,
           ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
           ...(tolerations.length ? { tolerations } : {}),
           initContainers: [container('prepare'), container('train'), container('export')],
           containers: [container('publish')],
-          volumes: [{ name: 'work', emptyDir: {} }],
+          volumes: [{ name: 'work', emptyDir: {} }, TMP_VOLUME],
         },
       },
     },
