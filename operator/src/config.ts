@@ -6,6 +6,11 @@ import { z } from 'zod';
 export const operatorConfig = z.object({
   kubeconfig: z.string().optional().describe('Path to a kubeconfig; in-cluster configuration when unset.'),
   namespace: z.string().optional().describe('Watch only this namespace; all namespaces when unset.'),
+  namespaces: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((n) => n.trim()).filter(Boolean))
+    .describe('Watch only these comma-separated namespaces (with namespace-scoped RBAC); overrides namespace.'),
   image: z.string().min(1).describe('Image with the orchard CLI and the trainer, run by training Jobs.'),
   gpuImage: z.string().optional().describe('Image for GPU training runs; defaults to image.'),
   artifactRoot: z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://').describe('Where runs without spec.artifactUri publish.'),
@@ -24,6 +29,7 @@ export type OperatorConfig = z.infer<typeof operatorConfig>;
 const ENV: Record<string, keyof OperatorConfig> = {
   KUBECONFIG: 'kubeconfig',
   ORCHARD_NAMESPACE: 'namespace',
+  ORCHARD_NAMESPACES: 'namespaces',
   ORCHARD_IMAGE: 'image',
   ORCHARD_GPU_IMAGE: 'gpuImage',
   ORCHARD_ARTIFACT_ROOT: 'artifactRoot',
@@ -54,4 +60,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     throw new Error(`--${flagOf(key)}${envName ? ` (or ${envName})` : ''}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** The namespaces to watch, one set of caches and controllers each; [undefined] means all namespaces. */
+export function watchScopes(config: Pick<OperatorConfig, 'namespace' | 'namespaces'>): (string | undefined)[] {
+  if (config.namespaces.length) return [...new Set(config.namespaces)];
+  return [config.namespace];
 }

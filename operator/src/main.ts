@@ -1,5 +1,5 @@
 // The operator process: config → client → HTTP probes → leader election → controllers.
-import { loadConfig } from './config.js';
+import { loadConfig, watchScopes } from './config.js';
 import { startHttp } from './http.js';
 import { loadKubeConfig } from './kube/client.js';
 import { startOperator, type RunningOperator } from './operator.js';
@@ -21,12 +21,13 @@ async function main(): Promise<void> {
     });
   }
 
-  let running: RunningOperator | undefined;
+  // Namespace-scoped RBAC cannot list across namespaces: one set of caches and controllers per namespace.
+  let running: RunningOperator[] = [];
   let leading = !config.leaderElection;
   const server = await startHttp(config.httpPort, metrics, {
     ready: () => {
       if (!leading) return { ok: true, reason: 'standby: another replica leads' };
-      return running?.synced() ? { ok: true, reason: 'caches synced' } : { ok: false, reason: 'caches syncing' };
+      return running.length && running.every((r) => r.synced()) ? { ok: true, reason: 'caches synced' } : { ok: false, reason: 'caches syncing' };
     },
   });
   log.info('listening', { port: config.httpPort });
@@ -41,21 +42,25 @@ async function main(): Promise<void> {
   const lead = async (signal: AbortSignal) => {
     leading = true;
     metrics.leader.set(1);
-    running = await startOperator(
-      {
-        kc,
-        ...(config.namespace ? { namespace: config.namespace } : {}),
-        defaults,
-        serving: { image: config.image, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
-        scoringDefaults: { ...defaults, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
-        drift: { pollSeconds: config.driftPollSeconds },
-        log,
-        metrics,
-        workers: config.workers,
-      },
-      signal,
+    running = await Promise.all(
+      watchScopes(config).map((namespace) =>
+        startOperator(
+          {
+            kc,
+            ...(namespace ? { namespace } : {}),
+            defaults,
+            serving: { image: config.image, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
+            scoringDefaults: { ...defaults, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
+            drift: { pollSeconds: config.driftPollSeconds },
+            log,
+            metrics,
+            workers: config.workers,
+          },
+          signal,
+        ),
+      ),
     );
-    await running.done;
+    await Promise.all(running.map((r) => r.done));
   };
 
   if (config.leaderElection) {
