@@ -1,0 +1,160 @@
+// The Helm chart: it lints and renders for the value combinations we support, the API server
+// accepts everything it renders, and Pod Security "restricted" admits the operator's Pod and every
+// Pod the operator's builders produce.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildScoringDeployment, type RegisteredModelObject } from '../../operator/src/controllers/registered-model/serving.js';
+import { buildScoringJob } from '../../operator/src/controllers/scoring-job/desired.js';
+import { buildTrainingJob } from '../../operator/src/controllers/training-run/desired.js';
+import { registeredModelSpec } from '../../operator/src/api/v1alpha1/registered-model.js';
+import { scoringJobSpec } from '../../operator/src/api/v1alpha1/scoring-job.js';
+import { apiErrorMessage, applyObjects, createObject, requestJson, statusCode } from '../../operator/src/kube/client.js';
+import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+import { chartDir, helm, helmLint, helmTemplate } from '../support/helm.js';
+
+const kc = testKubeConfig();
+/** Kinds whose CRDs (Prometheus Operator) the test API server does not have. */
+const MONITORING = 'monitoring.coreos.com/v1';
+const COMBINATIONS: Record<string, Record<string, string | number | boolean>> = {
+  defaults: {},
+  'namespaced, two replicas': { 'watch.mode': 'Namespaces', replicaCount: 2, 'leaderElection.enabled': false },
+  'GPU image and Workload Identity': {
+    'gpuTrainerImage.enabled': true,
+    'serviceAccount.gcpServiceAccount': 'orchard-operator@proj.iam.gserviceaccount.com',
+    'trainer.serviceAccount.gcpServiceAccount': 'orchard-trainer@proj.iam.gserviceaccount.com',
+    'scorer.serviceAccount.gcpServiceAccount': 'orchard-scorer@proj.iam.gserviceaccount.com',
+    artifactRoot: 'gs://my-bucket/orchard',
+  },
+  'monitoring on': {
+    'monitoring.serviceMonitor.enabled': true,
+    'monitoring.podMonitor.enabled': true,
+    'monitoring.prometheusRule.enabled': true,
+    'monitoring.dashboard.enabled': true,
+  },
+};
+const namespaces: string[] = [];
+const ns = async (prefix: string) => {
+  const name = await createNamespace(kc, prefix);
+  namespaces.push(name);
+  return name;
+};
+
+afterAll(async () => {
+  await Promise.all(namespaces.map((n) => requestJson(kc, 'DELETE', `/api/v1/namespaces/${n}`).catch(() => undefined)));
+});
+
+describe('helm lint and helm template', () => {
+  it.each(Object.entries(COMBINATIONS))('pass with %s', async (_, values) => {
+    const extra: Record<string, string> = values['watch.mode'] === 'Namespaces' ? { 'watch.namespaces': '{team-a,team-b}' } : {};
+    await helmLint({ ...values, ...extra });
+    const objects = await helmTemplate('orchard', 'orchard-system', { ...values, ...extra });
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['ServiceAccount', 'Deployment', 'Service']));
+    for (const o of objects) expect(o.metadata.labels['app.kubernetes.io/part-of']).toBe('orchard');
+  });
+
+  it('renders leader election whenever there is more than one replica', async () => {
+    const env = async (values: Record<string, string | number | boolean>) => {
+      const deployment = (await helmTemplate('orchard', 'orchard-system', values)).find((o) => o.kind === 'Deployment');
+      return Object.fromEntries(deployment.spec.template.spec.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+    };
+    expect((await env({ replicaCount: 2, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('true');
+    expect((await env({ replicaCount: 1, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('false');
+    const gpu = await env({ 'gpuTrainerImage.enabled': true, 'gpuTrainerImage.tag': '1.2.3', 'runtimeImage.tag': '1.2.3', artifactRoot: 'gs://bkt/p' });
+    expect(gpu).toMatchObject({ ORCHARD_IMAGE: 'ghcr.io/orchard-ml/orchard-runtime:1.2.3', ORCHARD_GPU_IMAGE: 'ghcr.io/orchard-ml/orchard-runtime-gpu:1.2.3', ORCHARD_ARTIFACT_ROOT: 'gs://bkt/p' });
+  });
+
+  it('refuses values the operator would reject', async () => {
+    await expect(helmTemplate('orchard', 'orchard-system', { artifactRoot: 's3://bucket' })).rejects.toThrow(/artifactRoot/);
+    await expect(helmTemplate('orchard', 'orchard-system', { 'watch.mode': 'Namespaces' })).rejects.toThrow(/watch.namespaces/);
+    await expect(helmTemplate('orchard', 'orchard-system', { driftPollSeconds: 1 })).rejects.toThrow(/driftPollSeconds/);
+  });
+});
+
+describe('the monitoring objects', () => {
+  it('alert on and chart only metrics the operator, the scorer and the drift monitor export', async () => {
+    const objects = await helmTemplate('orchard', 'orchard-system', COMBINATIONS['monitoring on']!);
+    const sources = ['runtime/metrics.ts', 'serving/metrics.ts', 'serving/drift-sidecar.ts'].map((f) => readFileSync(join(repoRoot, 'operator', 'src', f), 'utf8')).join('\n');
+    const exported = new Set([...sources.matchAll(/name: '(orchard_\w+)'/g)].map((m) => m[1]));
+    const dashboard = JSON.parse(objects.find((o) => o.kind === 'ConfigMap' && o.metadata.labels.grafana_dashboard === '1').data['orchard.json']);
+    const rules = objects.find((o) => o.kind === 'PrometheusRule').spec.groups.flatMap((g: any) => g.rules);
+    const exprs = [...dashboard.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr)), ...rules.map((r: any) => r.expr)];
+    expect(exprs.length).toBeGreaterThan(10);
+    const used = new Set(exprs.flatMap((e: string) => [...e.matchAll(/\b(orchard_\w+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1])));
+    expect([...used].filter((m) => !exported.has(m))).toEqual([]);
+    for (const metric of ['orchard_scoring_requests_total', 'orchard_scoring_request_duration_seconds', 'orchard_scoring_batch_rows', 'orchard_drift_score', 'orchard_drift_detected', 'orchard_reconcile_total']) {
+      expect(used).toContain(metric);
+    }
+    // The PodMonitor scrapes both containers of every scoring Pod, by the port names the builder gives them.
+    const podMonitor = objects.find((o) => o.kind === 'PodMonitor');
+    expect(podMonitor.spec.podMetricsEndpoints.map((e: any) => e.port)).toEqual(['http', 'drift']);
+  });
+});
+
+describe('what the chart renders', () => {
+  it.each(Object.entries(COMBINATIONS))('is accepted by the API server (server-side dry run) with %s', async (_, values) => {
+    const release = await ns('chart-release');
+    const watched = values['watch.mode'] === 'Namespaces' ? [await ns('chart-watch'), await ns('chart-watch')] : [];
+    const objects = await helmTemplate(`r${release.slice(-5)}`, release, { ...values, ...(watched.length ? { 'watch.namespaces': `{${watched.join(',')}}` } : {}) }, { includeCrds: true });
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds).toHaveLength(3);
+    const rest = objects.filter((o) => o.kind !== 'CustomResourceDefinition' && o.apiVersion !== MONITORING);
+    if (values['monitoring.prometheusRule.enabled']) expect(objects.filter((o) => o.apiVersion === MONITORING).map((o) => o.kind).sort()).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
+    await applyObjects(kc, [...crds, ...rest], { dryRun: true });
+  });
+
+  it('installs with helm (server dry run) and its notes tell how to upgrade the CRDs', async () => {
+    const release = await ns('chart-install');
+    const { stdout } = await helm(['install', 'orchard', chartDir, '--namespace', release, '--dry-run=server', '--set', `watch.namespaces={${release}}`]);
+    expect(stdout).toMatch(/STATUS: pending-install/);
+    expect(stdout).toContain('kubectl apply --server-side -f charts/orchard/crds/');
+    expect(stdout).toContain(`Training Pods run as ServiceAccount orchard-trainer and scoring Pods as orchard-scorer\nin ${release};`);
+  });
+
+  it('installs into a namespace that enforces Pod Security restricted, and so do the Pods the operator creates', async () => {
+    const namespace = await ns('chart-restricted');
+    await requestJson(kc, 'PATCH', `/api/v1/namespaces/${namespace}`, {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
+    });
+    const objects = await helmTemplate('orchard', namespace, { 'gpuTrainerImage.enabled': true });
+    // The ServiceAccounts the Pods name must exist for admission.
+    for (const sa of objects.filter((o) => o.kind === 'ServiceAccount')) await createObject(kc, sa);
+    const operatorPod = objects.find((o) => o.kind === 'Deployment').spec.template;
+
+    const uid = '00000000-0000-4000-8000-000000000001';
+    const trainingDefaults = { image: 'orchard-runtime:test', gpuImage: 'orchard-runtime-gpu:test', artifactRoot: 'gs://bucket/runs', serviceAccountName: 'orchard-trainer', backoffLimit: 1 };
+    const run = (device: 'CPU' | 'GPU') => {
+      const spec = exampleTrainingRun('salaries.yaml');
+      return { metadata: { name: `run-${device.toLowerCase()}`, namespace, uid }, spec: { ...spec, compute: { ...spec.compute, device, ...(device === 'GPU' ? { gpus: 1 } : {}) } } };
+    };
+    const model: RegisteredModelObject = {
+      metadata: { name: 'salaries', namespace, uid },
+      spec: registeredModelSpec.parse({ task: 'Regression', serving: { canary: { challengerPercent: 10 } } }),
+    };
+    const version = (v: number) => ({ version: v, trainingRun: `r${v}`, createdTime: '2026-11-23T10:00:00Z', task: 'Regression' as const, metrics: {}, artifactUri: `gs://bucket/runs/r${v}/` });
+    const sj = {
+      metadata: { name: 'nightly', namespace, uid },
+      spec: scoringJobSpec.parse({ modelRef: { name: 'salaries' }, input: { sources: [{ uri: 'gs://bucket/in.csv' }] }, output: { uri: 'gs://bucket/out' }, shards: 2 }),
+    };
+    const templates: Record<string, any> = {
+      operator: operatorPod,
+      'training (CPU)': buildTrainingJob(run('CPU') as any, trainingDefaults).spec.template,
+      'training (GPU)': buildTrainingJob(run('GPU') as any, trainingDefaults).spec.template,
+      'online scoring': buildScoringDeployment(model, version(2) as any, version(3) as any, { image: 'orchard-runtime:test', serviceAccountName: 'orchard-scorer' }).spec.template,
+      'batch scoring': buildScoringJob(sj as any, { model: { version: 2, artifactUri: 'gs://bucket/runs/r2/', task: 'Regression' } }, { image: 'orchard-runtime:test', serviceAccountName: 'orchard-scorer', backoffLimit: 1 }).spec.template,
+    };
+    for (const [what, template] of Object.entries(templates)) {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'admission-', namespace, labels: template.metadata?.labels ?? {} }, spec: template.spec };
+      await createObject(kc, pod, { dryRun: true }).catch((err) => {
+        throw new Error(`${what} Pod rejected: ${apiErrorMessage(err)}`, { cause: err });
+      });
+    }
+    // The namespace does enforce: a Pod without the restricted settings is refused.
+    const plain = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'plain-', namespace }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+    const refused = await createObject(kc, plain, { dryRun: true }).then(() => undefined, (err) => err);
+    expect(statusCode(refused)).toBe(403);
+    expect(String(refused.message)).toMatch(/restricted/);
+  });
+});
