@@ -92,6 +92,13 @@ describe('computeTrainingRunStatus', () => {
     expect(status.conditions![0]).toMatchObject({ reason: 'Succeeded', status: 'True', message: 'trained, exported and registered as version 3 of salaries' });
   });
 
+  it('keeps the step when the Pod is gone before the Job says why (the watches deliver out of order)', () => {
+    const training = computeTrainingRunStatus({ ...base, ...cases[6]![1] });
+    expect(training.step).toBe('Train');
+    const between = computeTrainingRunStatus({ ...base, ...cases[6]![1], pods: [], previous: training, now: later });
+    expect(between).toEqual(training);
+  });
+
   it('moves lastTransitionTime only when the condition status changes', () => {
     const training = computeTrainingRunStatus({ ...base, ...cases[6]![1] });
     const publishing = computeTrainingRunStatus({ ...base, ...cases[7]![1], previous: training, now: later });

@@ -159,7 +159,10 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   } else {
     const pod = pods[0];
     const scheduled = (pod?.status?.conditions ?? []).find((c: any) => c.type === 'PodScheduled');
-    if (!pod) {
+    if (!pod && prev.step) {
+      // The Pod went before the Job's own update arrived (separate watches): nothing new to say yet.
+      status.step = prev.step;
+    } else if (!pod) {
       succeeded('Unknown', Reason.Pending, 'waiting for the Job to create its Pod');
     } else if (scheduled?.status === 'False') {
       succeeded('Unknown', Reason.Unschedulable, `the Pod cannot be scheduled: ${scheduled.message ?? scheduled.reason}`);
