@@ -2,6 +2,7 @@
 // and a plain JSON route for raw records, which go through the shared feature spec. Every request
 // is validated before the model sees it; any problem is a 4xx JSON error naming the field.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { driftPrediction } from '../drift/counts.js';
 import type { ModelOutputs } from '../export/onnx-runner.js';
 import type { EncodedRow } from '../features/transform.js';
@@ -25,6 +26,8 @@ export interface ScoringAppOptions {
   drift?: DriftSender;
   /** Picks the challenger for a request: random below percent unless a test fixes it. */
   random?: () => number;
+  /** Where unexpected failures are logged (JSON lines on stderr by default). */
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export const VERSION_HEADER = 'orchard-model-version';
@@ -33,39 +36,42 @@ export const VERSION_HEADER = 'orchard-model-version';
  * Reads a JSON body up to `limit` bytes. Leaner than body-parser on the scoring routes, where its
  * content-type negotiation and decoding layers show in profiles; the checks that matter stay.
  */
-function jsonBody(limit: number) {
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const tooLarge = `request body: over the limit of ${limit} bytes: send fewer rows per request`;
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return new Promise((resolve, reject) => {
     if (Number(req.headers['content-length'] ?? 0) > limit) {
       req.resume(); // drained, so the connection stays usable for the next request
-      return next(new RequestError(400, tooLarge));
+      return reject(new RequestError(400, tooLarge));
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    let ended = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
     });
-    req.on('error', next);
+    req.on('error', reject);
+    req.on('close', () => ended || reject(new RequestError(400, 'request body: the connection closed before the body was complete')));
     req.on('end', () => {
-      if (size > limit) return next(new RequestError(400, tooLarge));
+      ended = true;
+      if (size > limit) return reject(new RequestError(400, tooLarge));
       const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
-      if (!text.trim()) return next(new RequestError(400, 'request body: empty: send a JSON object'));
+      if (!text.trim()) return reject(new RequestError(400, 'request body: empty: send a JSON object'));
       try {
-        req.body = JSON.parse(text);
+        resolve(JSON.parse(text));
       } catch (err) {
-        return next(new RequestError(400, `request body: malformed JSON: ${(err as Error).message}`));
+        reject(new RequestError(400, `request body: malformed JSON: ${(err as Error).message}`));
       }
-      next();
     });
-  };
+  });
 }
 
-/** res.json without the freshness and ETag work a scoring answer never needs. */
-function sendJson(res: Response, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+function decodeSegment(segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new RequestError(400, `${what}: "${segment.slice(0, 60)}" is not valid percent-encoding`);
+  }
 }
 
 const SERVER = { name: 'orchard', version: '0.1.0', extensions: ['model_repository'] };
@@ -93,9 +99,19 @@ function metadata(model: ServedModel, versions: number[]) {
   };
 }
 
-export function createScoringApp(options: ScoringAppOptions): express.Express {
+/** The scorer's request listener: scoring routes on a direct path, everything else through express. */
+export type ScoringHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface ScoringRoute {
+  pattern: RegExp;
+  route: Route;
+  answer: (model: ServedModel, body: unknown) => Promise<unknown>;
+}
+
+export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   const { state, metrics } = options;
   const random = options.random ?? Math.random;
+  const logError = options.log ?? ((msg, fields) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`));
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -105,7 +121,6 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
   app.use((req, res, next) => {
     const started = performance.now();
     const route = routeOf(req.path, req.method);
-    res.locals.route = route;
     if (state.draining) res.setHeader('connection', 'close');
     res.on('finish', () => metrics.observeRequest(route, res.statusCode, (performance.now() - started) / 1000));
     next();
@@ -124,50 +139,31 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
     return found;
   };
 
-  const modelRoutes = ['/v2/models/:name', '/v2/models/:name/versions/:version'];
-  // Scoring first: the routes every request but probes takes.
-  const json = jsonBody(options.maxBodyBytes);
-  app.post(
-    modelRoutes.map((r) => `${r}/infer`),
-    json,
-    async (req, res) => {
-      const model = resolve(req.params.name as string, req.params.version as string | undefined);
-      const names = outputNames(model);
-      const request = parseInferRequest(req.body, model, options.maxBatchRows, names);
-      const out = await score(model, request.rows);
-      const n = request.rows.length;
-      const tensors: Record<string, { name: string; datatype: string; shape: number[]; data: number[] }> = {
-        raw: { name: 'raw', datatype: 'FP64', shape: [n, out.dimension], data: Array.from(out.raw) },
-      };
-      if (out.probabilities) tensors.probabilities = { name: 'probabilities', datatype: 'FP64', shape: [n, out.probabilities.length / n], data: Array.from(out.probabilities) };
-      if (out.prediction) tensors.prediction = { name: 'prediction', datatype: 'FP64', shape: [n], data: Array.from(out.prediction) };
-      res.setHeader(VERSION_HEADER, String(model.version));
-      sendJson(res, {
-        model_name: model.name,
-        model_version: String(model.version),
-        ...(request.id !== undefined ? { id: request.id } : {}),
-        outputs: (request.outputs ?? names).map((name) => tensors[name]!),
-      });
-    },
-  );
+  /** Open Inference Protocol v2: one [N, 1] tensor per model input in, the asked-for output tensors out. */
+  async function infer(model: ServedModel, body: unknown) {
+    const names = outputNames(model);
+    const request = parseInferRequest(body, model, options.maxBatchRows, names);
+    const out = await score(model, request.rows);
+    const n = request.rows.length;
+    const tensor = (name: string) => {
+      if (name === 'raw') return { name, datatype: 'FP64', shape: [n, out.dimension], data: Array.from(out.raw) };
+      if (name === 'probabilities') return { name, datatype: 'FP64', shape: [n, out.probabilities!.length / n], data: Array.from(out.probabilities!) };
+      return { name, datatype: 'FP64', shape: [n], data: Array.from(out.prediction!) };
+    };
+    return {
+      model_name: model.name,
+      model_version: String(model.version),
+      ...(request.id !== undefined ? { id: request.id } : {}),
+      outputs: (request.outputs ?? names).map(tensor),
+    };
+  }
 
-  // KServe's V1 protocol shape: raw records in, predictions (and class probabilities) out.
-  app.post(['/v1/models/:target', '/v1/models/:name/versions/:version/predict'], json, async (req, res) => {
-    let name = req.params.name as string | undefined;
-    if (name === undefined) {
-      const target = req.params.target as string;
-      if (!target.endsWith(':predict')) throw new RequestError(404, `no route POST ${req.path}: use /v1/models/<name>:predict`);
-      name = target.slice(0, -':predict'.length);
-    }
-    const model = resolve(name, req.params.version as string | undefined);
-    const rows = parseInstances(req.body, model, options.maxBatchRows);
+  /** KServe's V1 protocol shape: raw records in, predictions (and class probabilities) out. */
+  async function predict(model: ServedModel, body: unknown) {
+    const rows = parseInstances(body, model, options.maxBatchRows);
     const out = await score(model, rows);
     const classes = model.schema.classNames;
-    res.setHeader(VERSION_HEADER, String(model.version));
-    if (!classes) {
-      sendJson(res, { model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!) });
-      return;
-    }
+    if (!classes) return { model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!) };
     const k = classes.length;
     const predictions: string[] = [];
     const probabilities: Record<string, number>[] = [];
@@ -178,7 +174,45 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
       predictions.push(k === 2 ? classes[p[1]! > 0.5 ? 1 : 0]! : classes[best]!);
       probabilities.push(Object.fromEntries(classes.map((c, i) => [c, p[i]!])));
     }
-    sendJson(res, { model_name: model.name, model_version: String(model.version), predictions, probabilities });
+    return { model_name: model.name, model_version: String(model.version), predictions, probabilities };
+  }
+
+  // Scoring takes a direct path: express's routing and response layers cost a scoring request
+  // more than its parsing and validation do. Other paths (and odd variants of these) go to express.
+  const scoringRoutes: ScoringRoute[] = [
+    { pattern: /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/, route: 'v2_infer', answer: infer },
+    { pattern: /^\/v1\/models\/([^/]+):predict$/, route: 'v1_predict', answer: predict },
+    { pattern: /^\/v1\/models\/([^/]+)\/versions\/([^/]+)\/predict$/, route: 'v1_predict', answer: predict },
+  ];
+
+  async function scoreRequest(route: ScoringRoute, match: RegExpExecArray, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    let status = 200;
+    let text: string;
+    let version: number | undefined;
+    try {
+      const body = await readJson(req, options.maxBodyBytes);
+      const model = resolve(decodeSegment(match[1]!, 'model name'), match[2] === undefined ? undefined : decodeSegment(match[2], 'model version'));
+      text = JSON.stringify(await route.answer(model, body));
+      version = model.version;
+    } catch (err) {
+      status = statusOf(err);
+      if (status >= 500) logError('scoring failed', { route: route.route, error: (err as Error)?.stack ?? String(err) });
+      text = JSON.stringify({ error: messageOf(err, options.maxBodyBytes) });
+    }
+    const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
+    if (version !== undefined) headers[VERSION_HEADER] = String(version);
+    if (state.draining) headers.connection = 'close';
+    if (!res.destroyed) {
+      res.writeHead(status, headers);
+      res.end(text);
+    }
+    metrics.observeRequest(route.route, status, (performance.now() - started) / 1000);
+  }
+
+  const modelRoutes = ['/v2/models/:name', '/v2/models/:name/versions/:version'];
+  app.post('/v1/models/:target', (req) => {
+    throw new RequestError(404, `no route POST ${req.path}: use /v1/models/<name>:predict`);
   });
 
   app.get('/v2/health/live', (_req, res) => void res.json({ live: true }));
@@ -198,27 +232,47 @@ export function createScoringApp(options: ScoringAppOptions): express.Express {
   });
 
   app.use((req, _res, next) => next(new RequestError(404, `no route ${req.method} ${req.path}`)));
-  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    res.status(statusOf(err)).json({ error: messageOf(err, options.maxBodyBytes) });
+    const status = statusOf(err);
+    if (status >= 500) logError('request failed', { path: req.path, error: (err as Error)?.stack ?? String(err) });
+    res.status(status).json({ error: messageOf(err, options.maxBodyBytes) });
   });
 
   async function score(model: ServedModel, rows: EncodedRow[]): Promise<ModelOutputs> {
     const out = await model.score(rows);
     const { rows: scored, predictions: histogram } = metrics.forVersion(model.version);
     scored.inc(rows.length);
-    const predictions: (number | string)[] = [];
-    for (let r = 0; r < rows.length; r++) {
-      const p = driftPrediction(model.schema.task, out, r, model.schema.classNames);
-      predictions.push(p);
-      histogram.observe(typeof p === 'number' ? p : model.schema.classNames!.indexOf(p));
+    const { task, classNames } = model.schema;
+    if (task === 'Regression') {
+      histogram(out.prediction!);
+      if (model === state.champion) options.drift?.push(rows, out.prediction!);
+      return out;
     }
+    const predictions: (number | string)[] = [];
+    const observed = new Float64Array(rows.length);
+    for (let r = 0; r < rows.length; r++) {
+      const p = driftPrediction(task, out, r, classNames);
+      predictions.push(p);
+      observed[r] = typeof p === 'number' ? p : classNames!.indexOf(p);
+    }
+    histogram(observed);
     // Only the champion's traffic is compared with its training reference.
     if (model === state.champion) options.drift?.push(rows, predictions);
     return out;
   }
 
-  return app;
+  return (req, res) => {
+    if (req.method === 'POST' && req.url) {
+      const q = req.url.indexOf('?');
+      const path = q < 0 ? req.url : req.url.slice(0, q);
+      for (const route of scoringRoutes) {
+        const match = route.pattern.exec(path);
+        if (match) return void scoreRequest(route, match, req, res);
+      }
+    }
+    app(req, res);
+  };
 }
 
 function routeOf(path: string, method: string): Route {

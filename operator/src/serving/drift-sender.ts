@@ -54,7 +54,7 @@ export class DriftSender {
   }
 
   /** Never blocks, never throws. */
-  push(rows: EncodedRow[], predictions: (number | string)[]): void {
+  push(rows: EncodedRow[], predictions: ArrayLike<number | string>): void {
     const t = this.now();
     for (let r = 0; r < rows.length; r++) {
       if (this.counter.rows === 0) this.first = t;

@@ -2,7 +2,7 @@
 // prediction) over loopback, keeps a sliding window of counts on the training reference's bins, and
 // serves the window (/v1/drift, merged by the operator across Pods) and per-feature scores (/metrics).
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import type { DriftSidecarSpec } from './spec.js';
 import { parseDriftCounts, type DriftCounts } from '../drift/counts.js';
@@ -154,8 +154,13 @@ function columns(report: DriftReport | undefined) {
 }
 
 /** Listens on the spec's port; resolves once listening. */
-export function listen(app: express.Express, port: number, host = '0.0.0.0'): Promise<Server> {
+export function listen(handler: RequestListener, port: number, host = '0.0.0.0'): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(server)));
+    const server = createServer(handler);
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }

@@ -21,26 +21,25 @@ export class ScoringMetrics {
     registers: [this.registry],
   });
   readonly rows = new Counter({ name: 'orchard_scoring_rows_total', help: 'Rows scored, by model version.', labelNames: ['version'], registers: [this.registry] });
-  readonly predictions: Histogram<'version'>;
+  readonly predictions: BatchHistogram;
   readonly modelInfo = new Gauge({ name: 'orchard_model_info', help: 'Model versions loaded: 1 per version and role (champion or challenger).', labelNames: ['model', 'version', 'role'], registers: [this.registry] });
   readonly driftDropped = new Counter({ name: 'orchard_drift_rows_dropped_total', help: 'Scored rows not delivered to the drift monitor (buffer full or monitor unreachable).', labelNames: ['reason'], registers: [this.registry] });
   readonly driftSent = new Counter({ name: 'orchard_drift_rows_sent_total', help: 'Scored rows delivered to the drift monitor.', registers: [this.registry] });
 
   /** `predictionBuckets`: the training predictions' quantile edges when known, so the histogram reads like the reference. */
   constructor(predictionBuckets?: number[]) {
-    this.predictions = new Histogram({
-      name: 'orchard_scoring_prediction',
-      help: 'Predictions served: the value (regression) or the positive-class probability (binary) or the predicted class index (multiclass).',
-      labelNames: ['version'],
-      buckets: predictionBuckets?.length ? predictionBuckets : [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-      registers: [this.registry],
-    });
+    this.predictions = new BatchHistogram(
+      'orchard_scoring_prediction',
+      'Predictions served: the value (regression) or the positive-class probability (binary) or the predicted class index (multiclass).',
+      predictionBuckets?.length ? predictionBuckets : [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+      this.registry,
+    );
     collectDefaultMetrics({ register: this.registry, prefix: 'orchard_scorer_' });
   }
 
   // Label children are looked up once per label set: hashing labels on every request shows in profiles.
   private readonly requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
-  private readonly versionChildren = new Map<number, { rows: { inc(n: number): void }; predictions: { observe(v: number): void } }>();
+  private readonly versionChildren = new Map<number, { rows: { inc(n: number): void }; predictions: (values: ArrayLike<number>) => void }>();
 
   observeRequest(route: Route, status: number, seconds: number): void {
     const key = `${route} ${status}`;
@@ -58,9 +57,76 @@ export class ScoringMetrics {
     let c = this.versionChildren.get(version);
     if (!c) {
       const labels = { version: String(version) };
-      c = { rows: this.rows.labels(labels), predictions: this.predictions.labels(labels) };
+      c = { rows: this.rows.labels(labels), predictions: this.predictions.recorder(labels) };
       this.versionChildren.set(version, c);
     }
     return c;
+  }
+}
+
+/**
+ * A Prometheus histogram filled a batch at a time: one bucket search per value and no label
+ * hashing, where prom-client's observe() hashes labels on every call (per scored row, it shows).
+ * Exposed exactly as prom-client exposes a histogram.
+ */
+export class BatchHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, { labels: Record<string, string>; counts: Float64Array; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  /** A series' recorder: call with values (NaN and infinities are skipped, as prom-client refuses them). */
+  recorder(labels: Record<string, string>): (values: ArrayLike<number>) => void {
+    const key = JSON.stringify(labels);
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    const series = s;
+    const bounds = this.bounds;
+    return (values) => {
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (!Number.isFinite(v)) continue;
+        let lo = 0;
+        let hi = bounds.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (v <= bounds[mid]!) hi = mid;
+          else lo = mid + 1;
+        }
+        series.counts[lo]!++;
+        series.sum += v;
+        series.count++;
+      }
+    };
+  }
+
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const s of this.series.values()) {
+      let cumulative = 0;
+      this.bounds.forEach((le, i) => {
+        cumulative += s.counts[i]!;
+        values.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    this.series.clear();
   }
 }
