@@ -5,7 +5,7 @@ import type { EncodedRow } from '../features/transform.js';
 import { DriftCounter, emptyCounts, mergeCounts, type DriftCounts } from './counts.js';
 
 /** Blocks per window: the window is exact to within 1/BLOCKS of its size. */
-const BLOCKS = 20;
+export const WINDOW_BLOCKS = 20;
 
 interface Block {
   counts: DriftCounts;
@@ -33,8 +33,8 @@ export class DriftWindow {
     private readonly options: WindowOptions,
   ) {
     this.counter = new DriftCounter(profile, inputNames);
-    this.blockRows = Math.max(1, Math.ceil(options.windowRows / BLOCKS));
-    this.blockMs = Math.max(1, (options.windowSeconds * 1000) / BLOCKS);
+    this.blockRows = Math.max(1, Math.ceil(options.windowRows / WINDOW_BLOCKS));
+    this.blockMs = Math.max(1, (options.windowSeconds * 1000) / WINDOW_BLOCKS);
   }
 
   add(row: EncodedRow, prediction: number | string | undefined, now: number): void {

@@ -5,6 +5,7 @@
 // are dropped and counted, never retried at scoring's expense.
 import { Agent, request } from 'node:http';
 import { DriftCounter, type DriftCounts } from '../drift/counts.js';
+import { WINDOW_BLOCKS } from '../drift/window.js';
 import type { ReferenceProfile } from '../features/profile.js';
 import type { EncodedRow } from '../features/transform.js';
 import type { ScoringMetrics } from './metrics.js';
@@ -25,8 +26,11 @@ export interface DriftSenderOptions {
   metrics: ScoringMetrics;
   /** Rows per block: the window's granularity. */
   blockRows?: number;
-  /** Blocks held for shipping at most; older ones are dropped. */
-  maxBlocks?: number;
+  /**
+   * Blocks in the monitor's window (its rows ÷ blockRows). More than that waiting to be sent would
+   * be evicted by the monitor on arrival, so only the newest this many are sent.
+   */
+  windowBlocks?: number;
   intervalMs?: number;
   timeoutMs?: number;
   now?: () => number;
@@ -41,13 +45,13 @@ export class DriftSender {
   private readonly timer: NodeJS.Timeout;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
   private readonly blockRows: number;
-  private readonly maxBlocks: number;
+  private readonly windowBlocks: number;
   private readonly now: () => number;
 
   constructor(private readonly options: DriftSenderOptions) {
     this.counter = new DriftCounter(options.profile, options.inputNames);
     this.blockRows = options.blockRows ?? 256;
-    this.maxBlocks = options.maxBlocks ?? 400;
+    this.windowBlocks = options.windowBlocks ?? WINDOW_BLOCKS;
     this.now = options.now ?? Date.now;
     this.timer = setInterval(() => void this.flush(), options.intervalMs ?? 250);
     this.timer.unref();
@@ -89,9 +93,10 @@ export class DriftSender {
 
   private seal(t: number): void {
     this.pending.push({ counts: this.counter.take(), first: this.first, last: t });
-    if (this.pending.length > this.maxBlocks) {
-      const dropped = this.pending.shift()!;
-      this.options.metrics.driftDropped.inc({ reason: 'buffer_full' }, dropped.counts.rows);
+    // Under heavy traffic many blocks fill between two sends; the monitor keeps only a window's worth.
+    if (this.pending.length > this.windowBlocks) {
+      const old = this.pending.shift()!;
+      this.options.metrics.driftSuperseded.inc(old.counts.rows);
     }
   }
 

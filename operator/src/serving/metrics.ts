@@ -23,7 +23,12 @@ export class ScoringMetrics {
   readonly rows = new Counter({ name: 'orchard_scoring_rows_total', help: 'Rows scored, by model version.', labelNames: ['version'], registers: [this.registry] });
   readonly predictions: BatchHistogram;
   readonly modelInfo = new Gauge({ name: 'orchard_model_info', help: 'Model versions loaded: 1 per version and role (champion or challenger).', labelNames: ['model', 'version', 'role'], registers: [this.registry] });
-  readonly driftDropped = new Counter({ name: 'orchard_drift_rows_dropped_total', help: 'Scored rows not delivered to the drift monitor (buffer full or monitor unreachable).', labelNames: ['reason'], registers: [this.registry] });
+  readonly driftDropped = new Counter({ name: 'orchard_drift_rows_dropped_total', help: 'Scored rows not delivered to the drift monitor (monitor unreachable or answering errors).', labelNames: ['reason'], registers: [this.registry] });
+  readonly driftSuperseded = new Counter({
+    name: 'orchard_drift_rows_superseded_total',
+    help: "Scored rows counted but not sent: newer rows filled the monitor's whole window before the next send, so it would have evicted them on arrival.",
+    registers: [this.registry],
+  });
   readonly driftSent = new Counter({ name: 'orchard_drift_rows_sent_total', help: 'Scored rows delivered to the drift monitor.', registers: [this.registry] });
 
   /** `predictionBuckets`: the training predictions' quantile edges when known, so the histogram reads like the reference. */
