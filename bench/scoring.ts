@@ -2,11 +2,12 @@
 // keep-alive on loopback. Beside it, in the same run, on the same model and rows: onnxruntime-node
 // in-process, a Flask server calling CatBoost's predict on the .cbm, and CatBoost's own predictor.
 //
-//   npm run bench:scoring [-- --seconds 5 --rounds 2 --connections 8]
+//   npm run bench:scoring [-- --seconds 2 --slices 6 --connections 8]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { inputSchema } from '../operator/src/features/schema.js';
 import { jsonRecordReader, recordEncoder } from '../operator/src/features/transform.js';
@@ -15,9 +16,10 @@ import { trainExample } from '../test/support/models.js';
 import { freePort } from '../test/support/wait.js';
 import { load, type Result } from './scoring/load.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, slices: { type: 'string', default: '6' }, connections: { type: 'string', default: '8' } } });
 const SECONDS = Number(values.seconds);
-const ROUNDS = Number(values.rounds);
+/** Alternating slices per workload and side. */
+const SLICES = Number(values.slices);
 /** Concurrent single-row clients. */
 const CONNECTIONS = Number(values.connections);
 const SERVER_CORE = '0';
@@ -77,41 +79,87 @@ try {
     return JSON.stringify({ inputs, outputs: [{ name: 'prediction' }] });
   });
 
-  process.stderr.write('in-process onnxruntime-node and CatBoost, one thread on core 0…\n');
-  const raw = json(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/scoring/raw-ort.ts'), modelDir, rowsFile, String(SECONDS)]);
+  process.stderr.write('CatBoost predict in-process, one thread on core 0…\n');
   const native = json(python, [join(repoRoot, 'bench/scoring/catboost_native.py'), modelDir, rowsFile, String(SECONDS)]);
 
-  const rows: [string, Result][] = [];
-  const merge = (label: string, r: Result) => {
-    const had = rows.find(([l]) => l === label);
-    if (!had) return void rows.push([label, r]);
-    const a = had[1];
-    // Rounds add up; the percentiles are the worse round's, to stay on the safe side.
-    had[1] = { requests: a.requests + r.requests, rows: a.rows + r.rows, seconds: a.seconds + r.seconds, p50: Math.max(a.p50, r.p50), p99: Math.max(a.p99, r.p99), errors: a.errors + r.errors };
-  };
-  const orchard = async (label: string, withDrift: boolean) => {
+  // Everything compared is up at once, pinned to core 0, and measured in alternating slices:
+  // this machine's speed wanders by ±15 % within a minute, so ratios come from side-by-side slices.
+  const cli = join(repoRoot, 'operator/src/training/cli.ts');
+  const children: ChildProcess[] = [];
+  const scorer = async (withDrift: boolean) => {
     const port = await freePort();
     const driftPort = await freePort();
     const spec = { model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 1000, maxBodyBytes: 4 << 20, port, ...(withDrift ? { driftUrl: `http://127.0.0.1:${driftPort}/v1/blocks`, driftBlockRows: 250 } : {}) };
-    const cli = join(repoRoot, 'operator/src/training/cli.ts');
-    const children = [pinned(process.execPath, ['--import', 'tsx', cli, 'serve'], { ORCHARD_SERVING_SPEC: JSON.stringify(spec), ORCHARD_DRAIN_DELAY_MS: '0' })];
+    children.push(pinned(process.execPath, ['--import', 'tsx', cli, 'serve'], { ORCHARD_SERVING_SPEC: JSON.stringify(spec), ORCHARD_DRAIN_DELAY_MS: '0' }));
     if (withDrift) {
       const drift = { model: 'salaries', version: 1, modelUri: model.uri, port: driftPort, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
       children.push(pinned(process.execPath, ['--import', 'tsx', cli, 'drift'], { ORCHARD_DRIFT_SPEC: JSON.stringify(drift) }));
       await waitReady(`http://127.0.0.1:${driftPort}/healthz`);
     }
     await waitReady(`http://127.0.0.1:${port}/v2/health/ready`);
-    const url = `http://127.0.0.1:${port}/v1/models/salaries:predict`;
-    merge(`${label}, 1 row/request`, await load(url, single, 1, CONNECTIONS, SECONDS));
-    merge(`${label}, 100 rows/request`, await load(url, batched, 100, 8, SECONDS));
-    merge(`${label}, 100-row OIP tensors/request`, await load(`http://127.0.0.1:${port}/v2/models/salaries/infer`, tensors, 100, 8, SECONDS));
-    await Promise.all(children.map(stopped));
+    return `http://127.0.0.1:${port}`;
   };
-  // Alternating rounds, so drift on and off see the same machine.
-  for (let round = 0; round < ROUNDS; round++) {
-    await orchard('orchard serve', false);
-    await orchard('orchard serve + drift monitor', true);
+  const plainUrl = await scorer(false);
+  const driftUrl = await scorer(true);
+  const worker = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--import', 'tsx', join(repoRoot, 'bench/scoring/raw-ort.ts'), modelDir, rowsFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(worker);
+  const lines = createInterface({ input: worker.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the in-process onnxruntime worker exited');
+    return value as string;
+  };
+  if ((await nextLine()) !== 'ready') throw new Error('the in-process onnxruntime worker did not start');
+  const inProcess = async (batch: number): Promise<number> => {
+    worker.stdin!.write(`${JSON.stringify({ batch, seconds: SECONDS })}\n`);
+    return (JSON.parse(await nextLine()) as { rowsPerSecond: number }).rowsPerSecond;
+  };
+
+  const workloads = [
+    { label: '1 row/request', path: '/v1/models/salaries:predict', bodies: single, rowsPer: 1, connections: CONNECTIONS },
+    { label: '100 rows/request', path: '/v1/models/salaries:predict', bodies: batched, rowsPer: 100, connections: 8 },
+    { label: '100-row OIP tensors/request', path: '/v2/models/salaries/infer', bodies: tensors, rowsPer: 100, connections: 8 },
+  ];
+  const rows: [string, Result][] = [];
+  const merge = (label: string, r: Result) => {
+    const had = rows.find(([l]) => l === label);
+    if (!had) return void rows.push([label, r]);
+    const a = had[1];
+    // Slices add up; the percentiles are the worst slice's, to stay on the safe side.
+    had[1] = { requests: a.requests + r.requests, rows: a.rows + r.rows, seconds: a.seconds + r.seconds, p50: Math.max(a.p50, r.p50), p99: Math.max(a.p99, r.p99), errors: a.errors + r.errors };
+  };
+  /** Per workload and slice: plain and drift rows/s, and in-process rows/s for the same rows per run. */
+  const slices = new Map<string, { plain: number; drift: number; raw: number }[]>();
+  const rawSum = new Map<number, { rows: number; n: number }>();
+  for (const w of workloads) {
+    const perSlice: { plain: number; drift: number; raw: number }[] = [];
+    for (let round = 0; round < SLICES; round++) {
+      process.stderr.write(`${w.label}: slice ${round + 1} of ${SLICES}…\n`);
+      const measure = async (base: string) => {
+        const r = await load(`${base}${w.path}`, w.bodies, w.rowsPer, w.connections, SECONDS, 0.5);
+        return r;
+      };
+      // Alternate the order, so neither side always runs first.
+      const order = round % 2 === 0 ? (['plain', 'drift', 'raw'] as const) : (['raw', 'drift', 'plain'] as const);
+      const got: Record<string, number> = {};
+      for (const which of order) {
+        if (which === 'raw') {
+          got.raw = await inProcess(w.rowsPer);
+          const sum = rawSum.get(w.rowsPer) ?? { rows: 0, n: 0 };
+          rawSum.set(w.rowsPer, { rows: sum.rows + got.raw, n: sum.n + 1 });
+          continue;
+        }
+        const r = await measure(which === 'plain' ? plainUrl : driftUrl);
+        merge(`orchard serve${which === 'drift' ? ' + drift monitor' : ''}, ${w.label}`, r);
+        got[which] = r.rows / r.seconds;
+      }
+      perSlice.push({ plain: got.plain!, drift: got.drift!, raw: got.raw! });
+    }
+    slices.set(w.label, perSlice);
   }
+  await Promise.all(children.map(stopped));
+  rows.sort(([a], [b]) => Number(a.includes('drift')) - Number(b.includes('drift')));
+  const raw = { batch1: rawSum.get(1)!.rows / rawSum.get(1)!.n, batch100: rawSum.get(100)!.rows / rawSum.get(100)!.n };
 
   const flaskPort = await freePort();
   const flask = pinned(python, [join(repoRoot, 'bench/scoring/flask_server.py'), modelDir, String(flaskPort)]);
@@ -147,8 +195,19 @@ try {
   console.log('|---|---:|');
   console.log(`| orchard single-row req/s ÷ Flask single-row req/s | ${f(s1.req / fl.req, 1)}× |`);
   console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs): OIP tensors / raw records | ${f((100 * t100.rows) / raw.batch100!, 0)} % / ${f((100 * s100.rows) / raw.batch100!, 0)} % |`);
-  console.log(`| throughput lost with the drift monitor on (1 row / 100 rows) | ${f(100 * (1 - d1.req / s1.req), 1)} % / ${f(100 * (1 - d100.rows / s100.rows), 1)} % |`);
+  const dt = rate('orchard serve + drift monitor, 100-row OIP tensors/request');
+  console.log(`| throughput lost with the drift monitor on (1 row / 100 raw records / 100-row OIP tensors) | ${f(100 * (1 - d1.req / s1.req), 1)} % / ${f(100 * (1 - d100.rows / s100.rows), 1)} % / ${f(100 * (1 - dt.rows / t100.rows), 1)} % |`);
   console.log(`| ONNX in-process rows/s ÷ CatBoost predict rows/s (1-row / 100-row runs) | ${f(raw.batch1! / native.batch1!, 2)} / ${f(raw.batch100! / native.batch100!, 2)} |`);
+
+  // The spread: the same ratios within each slice.
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  console.log('\n| workload | slices | server ÷ in-process, per slice | drift cost, per slice | median drift cost |');
+  console.log('|---|---:|---|---|---:|');
+  for (const [label, per] of slices) {
+    const ratios = per.map((p) => `${f((100 * p.plain) / p.raw)} %`).join(', ');
+    const costs = per.map((p) => 100 * (1 - p.drift / p.plain));
+    console.log(`| ${label} | ${per.length} | ${ratios} | ${costs.map((c) => `${f(c, 1)} %`).join(', ')} | ${f(median(costs), 1)} % |`);
+  }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

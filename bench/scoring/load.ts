@@ -15,7 +15,7 @@ export interface Result {
  * answer is complete. Raw sockets with pre-built requests: a full HTTP client would cost the load
  * generator's core about as much per request as the server spends, and measure itself.
  */
-export async function load(url: string, bodies: string[], rowsPer: number, connections: number, seconds: number): Promise<Result> {
+export async function load(url: string, bodies: string[], rowsPer: number, connections: number, seconds: number, warmupSeconds = 1.5): Promise<Result> {
   const { hostname, port, pathname } = new URL(url);
   const requests = bodies.map((b) => Buffer.from(`POST ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`));
   const latencies: number[] = [];
@@ -69,7 +69,7 @@ export async function load(url: string, bodies: string[], rowsPer: number, conne
       open();
     });
   const clients = Array.from({ length: connections }, (_, c) => client(c));
-  await new Promise((r) => setTimeout(r, 1500)); // warm-up
+  await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
   measuring = true;
   const start = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
