@@ -97,6 +97,44 @@ describe('the training pipeline', () => {
     expect(profile.prediction.type).toBe('Numeric');
   }, 240_000);
 
+  it("scores the champion on the run's test split when asked, with the trainer's metrics", async () => {
+    // The champion is the run published by the test above.
+    const champion = 'gs://orchard-artifacts/runs/gcs-run/';
+    const env = { STORAGE_EMULATOR_HOST: gcs.url, ORCHARD_TERMINATION_MESSAGE_PATH: join(work, 'termination-compare') };
+    const summaryOf = async () => JSON.parse(await readFile(join(work, 'termination-compare'), 'utf8'));
+
+    // Compared with itself on its own test rows, the champion's metrics are the run's own metrics:
+    // onnxruntime + TypeScript metrics agree with CatBoost + the trainer's.
+    const self = join(work, 'gcs-run');
+    const spec = join(work, 'gcs-run.yaml');
+    for (const args of [['export', '--compare-with', champion, '--compare-version', '1'], ['publish', '--to', 'gs://orchard-artifacts/runs/gcs-run-self/']]) {
+      const run = await orchard([...args, '--spec', spec, '--work', self], env);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    }
+    const own = await summaryOf();
+    expect(own.comparison.version).toBe(1);
+    for (const metric of ['RMSE', 'MAE', 'R2']) expect(Math.abs(own.comparison.metrics[metric] / own.metrics[metric] - 1)).toBeLessThan(1e-5);
+
+    // A run on more recent data: the champion scored on that run's (different) test split.
+    const recentSpec = await specFile('recent', (s) => {
+      s.data.source.uri = 'gs://orchard-data/salaries/salaries.csv';
+      s.data.filters = [{ column: 'work_year', min: '2023' }];
+    });
+    const recent = join(work, 'recent');
+    for (const args of [['prepare'], ['train'], ['export', '--compare-with', champion, '--compare-version', '1'], ['publish', '--to', 'gs://orchard-artifacts/runs/recent/']]) {
+      const run = await orchard([...args, '--spec', recentSpec, '--work', recent], env);
+      expect({ step: args[0], code: run.code, stderr: run.stderr }).toEqual({ step: args[0], code: 0, stderr: '' });
+    }
+    const summary = await summaryOf();
+    expect(summary.comparison.version).toBe(1);
+    expect(summary.comparison.metrics.RMSE).toBeGreaterThan(0);
+    expect(summary.comparison.metrics.RMSE).not.toBeCloseTo(own.comparison.metrics.RMSE, 0);
+
+    const bad = await orchard(['export', '--compare-with', 'http://elsewhere/', '--compare-version', '1', '--spec', recentSpec, '--work', recent], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toMatch(/^orchard export: --compare-with: "http:\/\/elsewhere\/" is not a file:\/\/\/ or gs:\/\/ artifact prefix/);
+  }, 240_000);
+
   it('reads a zip member over https after checking its SHA-256, like the Stack Overflow example', async () => {
     const csv = await salariesCsv();
     const zip = makeZip([

@@ -18,6 +18,7 @@ import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-
 import { scoreShard } from '../batch/score.js';
 import { DataError, makeStorage } from '../artifacts/sources.js';
 import { ExportError } from '../export/compile.js';
+import type { CompareWith } from './compare.js';
 import { FeatureError } from '../features/transform.js';
 import { PrepareError } from './prepare.js';
 import { runPipeline, STEPS, type Step } from './pipeline.js';
@@ -56,7 +57,14 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { spec: { type: 'string' }, work: { type: 'string' }, to: { type: 'string' }, 'data-root': { type: 'string' } },
+    options: {
+      spec: { type: 'string' },
+      work: { type: 'string' },
+      to: { type: 'string' },
+      'data-root': { type: 'string' },
+      'compare-with': { type: 'string' },
+      'compare-version': { type: 'string' },
+    },
   });
   const command = positionals[0];
   if (command === 'score') return score();
@@ -79,7 +87,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     const spec = withDataRoot(await loadSpec(values.spec), values['data-root']);
     const artifactUri = values.to ?? spec.artifactUri;
-    const needsGcs = [spec.data.source.uri, spec.data.testSource?.uri, artifactUri].some((u) => u?.startsWith('gs://'));
+    const compareWith = compareWithOf(values['compare-with'], values['compare-version']);
+    const needsGcs = [spec.data.source.uri, spec.data.testSource?.uri, artifactUri, compareWith?.uri].some((u) => u?.startsWith('gs://'));
     const { summary, seconds } = await runPipeline(
       {
         spec,
@@ -87,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
         ...(artifactUri ? { artifactUri } : {}),
         ...(needsGcs ? { gcs: makeStorage() } : {}),
         producerVersion: process.env.ORCHARD_VERSION ?? 'dev',
+        ...(compareWith ? { compareWith } : {}),
         log,
       },
       steps,
@@ -97,6 +107,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(steps.length === 1 ? steps[0]! : 'pipeline', err);
   }
+}
+
+function compareWithOf(uri: string | undefined, version: string | undefined): CompareWith | undefined {
+  if (uri === undefined && version === undefined) return undefined;
+  const v = Number(version);
+  if (!uri || !/^(file:\/\/\/|gs:\/\/)/.test(uri)) throw new PrepareError(`--compare-with: "${uri ?? ''}" is not a file:/// or gs:// artifact prefix: pass the champion's artifactUri`);
+  if (!Number.isInteger(v) || v < 1) throw new PrepareError(`--compare-version: "${version ?? ''}" is not a version number: pass the champion's version with --compare-with`);
+  return { uri, version: v };
 }
 
 /** Prints the run's summary and leaves it as the container's termination message for the operator. */

@@ -1,6 +1,7 @@
 // `orchard export`: compiles the trained CatBoost model to ONNX, then refuses to hand it on unless
 // onnxruntime reproduces CatBoost's own predictions on every test row.
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Storage } from '@google-cloud/storage';
 import { join } from 'node:path';
 import { compileCatboostModel, ExportError } from '../export/compile.js';
 import { catboostModel } from '../export/catboost-json.js';
@@ -9,6 +10,7 @@ import { categoricalProfile, numericProfile, type ReferenceProfile } from '../fe
 import { inputSchema, type InputSchema } from '../features/schema.js';
 import { inverseLabel } from '../features/target.js';
 import type { EncodedRow } from '../features/transform.js';
+import { scoreChampion, type CompareWith, type Comparison } from './compare.js';
 import { runTrainer } from './trainer.js';
 import { readPreparedTsv } from './tsv.js';
 
@@ -28,12 +30,17 @@ export interface ExportReport {
   compileSeconds: number;
   onnxBytes: number;
   parity: ParityReport;
+  /** The champion at training time on this run's test split, when asked for. */
+  comparison?: Comparison;
 }
 
 export interface ExportOptions {
   preparedDir: string;
   modelDir: string;
   producerVersion: string;
+  /** Score this champion on the test split too, so promotion compares like with like. */
+  compareWith?: CompareWith;
+  gcs?: Storage;
   log?: (line: string) => void;
 }
 
@@ -73,6 +80,15 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
   await writeFile(join(modelDir, 'input-schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
 
   const report: ExportReport = { summary: compiled.summary, compileSeconds, onnxBytes: compiled.onnx.length, parity };
+  if (options.compareWith) {
+    report.comparison = await scoreChampion(options.compareWith, schema, test.rows, test.labels, options.gcs);
+    const c = report.comparison;
+    log(
+      'metrics' in c
+        ? `export: champion version ${c.version} on this run's ${c.rows} test rows: ${Object.entries(c.metrics).map(([k, v]) => `${k} ${v.toPrecision(6)}`).join(', ')}`
+        : `export: champion version ${c.version} not scored on this run's test rows: ${c.skipped}`,
+    );
+  }
   await writeFile(join(modelDir, 'export.json'), `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }

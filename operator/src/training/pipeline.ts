@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
+import type { CompareWith } from './compare.js';
 import { exportModel } from './export.js';
 import { prepare } from './prepare.js';
 import { publish, type RunSummary } from './publish.js';
@@ -19,6 +20,8 @@ export interface PipelineOptions {
   gcs?: Storage;
   fetchCa?: string;
   producerVersion?: string;
+  /** The export step also scores this champion on the test split. */
+  compareWith?: CompareWith;
   log?: (line: string) => void;
 }
 
@@ -37,7 +40,14 @@ export async function runStep(step: Step, options: PipelineOptions): Promise<Run
       await runTrainer(['train', '--data', preparedDir, '--out', modelDir], log);
       return undefined;
     case 'export':
-      await exportModel({ preparedDir, modelDir, producerVersion: options.producerVersion ?? 'dev', log });
+      await exportModel({
+        preparedDir,
+        modelDir,
+        producerVersion: options.producerVersion ?? 'dev',
+        log,
+        ...(options.compareWith ? { compareWith: options.compareWith } : {}),
+        ...(options.gcs ? { gcs: options.gcs } : {}),
+      });
       return undefined;
     case 'publish':
       if (!options.artifactUri) throw new Error('publish needs an artifact location (--to or spec.artifactUri)');

@@ -30,6 +30,8 @@ export interface RunSummary {
   parityMaxError?: number;
   /** SHA-256 (first 16 hex digits) of the prepared test split: versions compare metrics only on the same data. */
   testDataFingerprint?: string;
+  /** The champion at training time, scored on this run's test split. */
+  comparison?: { version: number; metrics: Record<string, number> };
 }
 
 export interface PublishOptions {
@@ -69,6 +71,9 @@ export async function summarize(preparedDir: string, modelDir: string, artifactU
   if (metrics.bestIteration !== undefined) summary.bestIteration = metrics.bestIteration;
   if (metrics.trainSeconds !== undefined) summary.trainSeconds = round(metrics.trainSeconds);
   if (metrics.device) summary.device = metrics.device;
+  if (exported.comparison?.metrics) {
+    summary.comparison = { version: exported.comparison.version, metrics: Object.fromEntries(Object.entries(exported.comparison.metrics as Record<string, number>).map(([k, v]) => [k, round(v)])) };
+  }
   summary.testDataFingerprint = createHash('sha256').update(await readFile(join(preparedDir, 'test.tsv'))).digest('hex').slice(0, 16);
   return summary;
 }

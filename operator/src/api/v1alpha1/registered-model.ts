@@ -117,6 +117,13 @@ export const modelVersion = z.object({
   task: taskType,
   metrics: metricTable.optional().describe('Its test-split metrics.'),
   testDataFingerprint: z.string().optional().describe('Hash of the test split, to compare versions only on the same data.'),
+  comparison: z
+    .object({
+      version: z.int32().min(1).describe('The champion when this version was trained.'),
+      metrics: metricTable.describe("That champion's metrics on this version's test split."),
+    })
+    .optional()
+    .describe("The champion at training time scored on this version's test split, so promotion compares them on the same rows."),
   artifactUri: z.string().describe('Prefix holding its artifacts.'),
 });
 export type ModelVersion = z.infer<typeof modelVersion>;

@@ -20,6 +20,27 @@ describe('Automatic promotion', () => {
     ['worse stays challenger', automatic('0'), withChampion1(version(2, { RMSE: '120' })), { champion: 1, challenger: 2 }, ['Challenger:2:DidNotBeatChampion']],
     ['higher R2 is better', automatic('0.01', 'R2'), withChampion1(version(2, { RMSE: '101', R2: '0.45' })), { champion: 2 }, ['Champion:2:BeatChampion']],
     ['other test data cannot be compared', automatic('0'), withChampion1(version(2, { RMSE: '50' }, 'other')), { champion: 1, challenger: 2 }, ['Challenger:2:DifferentTestData']],
+    [
+      "other test data is compared through the champion's score on the new split: better wins",
+      automatic('0.01'),
+      withChampion1({ ...version(2, { RMSE: '50' }, 'other'), comparison: { version: 1, metrics: { RMSE: '60' } } }),
+      { champion: 2 },
+      ['Champion:2:BeatChampion'],
+    ],
+    [
+      "other test data is compared through the champion's score on the new split: worse loses, whatever the old split said",
+      automatic('0'),
+      withChampion1({ ...version(2, { RMSE: '50' }, 'other'), comparison: { version: 1, metrics: { RMSE: '45' } } }),
+      { champion: 1, challenger: 2 },
+      ['Challenger:2:DidNotBeatChampion'],
+    ],
+    [
+      'a comparison with another champion than the current one does not count',
+      automatic('0'),
+      withChampion1({ ...version(2, { RMSE: '50' }, 'other'), comparison: { version: 7, metrics: { RMSE: '60' } } }),
+      { champion: 1, challenger: 2 },
+      ['Challenger:2:DifferentTestData'],
+    ],
     ['a missing metric makes a challenger', automatic('0', 'R2'), withChampion1(version(2, { RMSE: '50' })), { champion: 1, challenger: 2 }, ['Challenger:2:MetricMissing']],
   ])('%s', (_title, spec, status, aliases, changes) => {
     const result = computePromotions(spec, status, now);

@@ -72,6 +72,17 @@ function decide(v: ModelVersion, champion: ModelVersion | undefined, metric: Met
   if (!Number.isFinite(candidate) || !Number.isFinite(incumbent)) {
     return { alias: 'Challenger', reason: 'MetricMissing', message: `version ${v.version} or champion ${champion.version} has no ${metric}: set promotion.metric to a metric both report` };
   }
+  // Scored on this version's test split at training time: compare on the same rows.
+  const onSameRows = v.comparison?.version === champion.version ? Number(v.comparison.metrics[metric]) : Number.NaN;
+  if (Number.isFinite(onSameRows)) {
+    const gain = improvement(metric, candidate, onSameRows);
+    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    const where = `on version ${v.version}'s test split`;
+    if (gain > 0 && gain >= margin) {
+      return { alias: 'Champion', reason: 'BeatChampion', message: `version ${v.version} ${metric} ${candidate} beats champion ${champion.version} (${onSameRows} ${where}) by ${pct(gain)} (needs ${pct(margin)})` };
+    }
+    return { alias: 'Challenger', reason: 'DidNotBeatChampion', message: `version ${v.version} ${metric} ${candidate} does not beat champion ${champion.version} (${onSameRows} ${where}) by ${pct(margin)} (${pct(gain)})` };
+  }
   if (v.testDataFingerprint && champion.testDataFingerprint && v.testDataFingerprint !== champion.testDataFingerprint) {
     return {
       alias: 'Challenger',

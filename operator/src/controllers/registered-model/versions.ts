@@ -12,6 +12,7 @@ export interface TrainedRun {
   metrics: Record<string, string>;
   artifactUri: string;
   testDataFingerprint?: string;
+  comparison?: { version: number; metrics: Record<string, string> };
 }
 
 export function versionOfRun(status: RegisteredModelStatus | undefined, runUid: string): number | undefined {
@@ -32,6 +33,7 @@ export function registerVersion(status: RegisteredModelStatus | undefined, run: 
     metrics: run.metrics,
     artifactUri: run.artifactUri,
     ...(run.testDataFingerprint ? { testDataFingerprint: run.testDataFingerprint } : {}),
+    ...(run.comparison ? { comparison: run.comparison } : {}),
   };
   return { status: { ...status, versions: [...versions, entry], latestVersion: version }, version, created: true };
 }

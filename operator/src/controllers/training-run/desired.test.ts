@@ -48,6 +48,16 @@ describe('buildTrainingJob', () => {
   it('pod and job options from the spec win over defaults', () =>
     expectGolden('job-options', buildTrainingJob(trainingRun('salaries-2024', withPodOptions), defaults)));
 
+  it("with a champion, the export step scores it on the run's test split; nothing else changes", () => {
+    const run = trainingRun('r1');
+    const plain = buildTrainingJob(run, defaults);
+    const compared = buildTrainingJob(run, defaults, { version: 3, artifactUri: 'gs://b/runs/v3/' });
+    const args = (job: Record<string, any>) => Object.fromEntries(job.spec.template.spec.initContainers.map((c: any) => [c.name, c.args]));
+    expect(args(compared).export).toEqual([...args(plain).export, '--compare-with', 'gs://b/runs/v3/', '--compare-version', '3']);
+    compared.spec.template.spec.initContainers.find((c: any) => c.name === 'export').args = args(plain).export;
+    expect(compared).toEqual(plain);
+  });
+
   it('is deterministic and owned by its run', () => {
     const run = trainingRun('r1');
     expect(buildTrainingJob(run, defaults)).toEqual(buildTrainingJob(run, defaults));

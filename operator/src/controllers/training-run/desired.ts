@@ -67,7 +67,11 @@ export function artifactUriFor(run: TrainingRunObject, defaults: TrainingDefault
   return `${root}/${run.metadata.namespace}/${run.spec.modelRef.name}/${run.metadata.name}-${run.metadata.uid.slice(0, 8)}/`;
 }
 
-export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefaults): Record<string, any> {
+/**
+ * `champion`: the model's champion when the Job is created; the export step scores it on this
+ * run's test split, so promotion can compare the two on the same rows.
+ */
+export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefaults, champion?: { version: number; artifactUri: string }): Record<string, any> {
   const { spec } = run;
   const gpu = spec.compute.device === 'GPU';
   const labels = {
@@ -85,6 +89,7 @@ export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefau
   const container = (step: (typeof STEP_CONTAINERS)[number]) => {
     const args = [step, '--work', WORK_DIR];
     if (step === 'publish') args.push('--to', artifactUriFor(run, defaults));
+    if (step === 'export' && champion) args.push('--compare-with', champion.artifactUri, '--compare-version', String(champion.version));
     const c: Record<string, any> = {
       name: step,
       image: gpu ? (defaults.gpuImage ?? defaults.image) : defaults.image,

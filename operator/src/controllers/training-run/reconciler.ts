@@ -64,7 +64,7 @@ export class TrainingRunReconciler {
     if (isFinished(previous)) return;
     // Training starts once the model exists: a typo in modelRef should not cost a training run.
     if (!job && model) {
-      job = await this.createJob(run);
+      job = await this.createJob(run, championOf(model));
     }
 
     const runPods = job ? pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
@@ -89,8 +89,8 @@ export class TrainingRunReconciler {
     await this.recordTransition(raw, previous, status);
   }
 
-  private async createJob(run: TrainingRunObject): Promise<any> {
-    const job = buildTrainingJob(run, this.deps.defaults);
+  private async createJob(run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<any> {
+    const job = buildTrainingJob(run, this.deps.defaults, champion);
     try {
       const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${run.metadata.namespace}/jobs`, { body: job });
       this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
@@ -116,6 +116,7 @@ export class TrainingRunReconciler {
         metrics: metricTable(summary.metrics),
         artifactUri: summary.artifactUri,
         ...(summary.testDataFingerprint ? { testDataFingerprint: summary.testDataFingerprint } : {}),
+        ...(summary.comparison ? { comparison: { version: summary.comparison.version, metrics: metricTable(summary.comparison.metrics) } } : {}),
       },
       this.deps.now(),
     );
@@ -156,4 +157,12 @@ function isOwnedBy(obj: any, uid: string): boolean {
 
 function eventTarget(run: { metadata: { name: string; namespace: string; uid: string } }) {
   return { apiVersion: API_VERSION, kind: 'TrainingRun', metadata: run.metadata };
+}
+
+/** The model's champion with its artifacts, when it has one: a new run is compared with it. */
+function championOf(model: any): { version: number; artifactUri: string } | undefined {
+  const status = model?.status as RegisteredModelStatus | undefined;
+  const version = status?.aliases?.champion;
+  const found = version === undefined ? undefined : status?.versions?.find((v) => v.version === version);
+  return found ? { version: found.version, artifactUri: found.artifactUri } : undefined;
 }
