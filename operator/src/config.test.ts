@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig, watchScopes } from './config.js';
+import { loadConfig, scorerAutoscalingDefault, watchScopes } from './config.js';
 
 const base = { ORCHARD_IMAGE: 'orchard-runtime:1', ORCHARD_ARTIFACT_ROOT: 'gs://bucket/runs' };
 
@@ -12,5 +12,32 @@ describe('the namespaces the operator watches', () => {
     ['the flag over the environment', { ORCHARD_NAMESPACES: 'team-a' }, ['--namespaces', 'team-b,team-c'], ['team-b', 'team-c']],
   ])('%s', (_, env, argv, scopes) => {
     expect(watchScopes(loadConfig(argv as string[], { ...base, ...env }))).toEqual(scopes);
+  });
+});
+
+describe('the default autoscaling of scoring Deployments', () => {
+  it.each([
+    ['off by default', {}, [], undefined],
+    ['on with the defaults', { ORCHARD_SCORER_AUTOSCALING: 'true' }, [], { minReplicas: 1, maxReplicas: 5, targetCPUUtilizationPercentage: 70 }],
+    [
+      'on with the values the chart passes',
+      { ORCHARD_SCORER_AUTOSCALING: 'true', ORCHARD_SCORER_MIN_REPLICAS: '2', ORCHARD_SCORER_MAX_REPLICAS: '8', ORCHARD_SCORER_TARGET_CPU_UTILIZATION_PERCENTAGE: '60' },
+      [],
+      { minReplicas: 2, maxReplicas: 8, targetCPUUtilizationPercentage: 60 },
+    ],
+    ['the flags over the environment', { ORCHARD_SCORER_AUTOSCALING: 'false', ORCHARD_SCORER_MAX_REPLICAS: '8' }, ['--scorer-autoscaling', 'true', '--scorer-max-replicas', '3'], { minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 70 }],
+    ['values without the switch do nothing', { ORCHARD_SCORER_MAX_REPLICAS: '8' }, [], undefined],
+  ])('%s', (_, env, argv, expected) => {
+    expect(scorerAutoscalingDefault(loadConfig(argv as string[], { ...base, ...env }))).toEqual(expected);
+  });
+
+  it.each([
+    [{ ORCHARD_SCORER_MIN_REPLICAS: '6' }, /^--scorer-min-replicas \(or ORCHARD_SCORER_MIN_REPLICAS\): must not exceed --scorer-max-replicas \(5\)$/],
+    [{ ORCHARD_SCORER_MIN_REPLICAS: '0' }, /^--scorer-min-replicas \(or ORCHARD_SCORER_MIN_REPLICAS\): /],
+    [{ ORCHARD_SCORER_MAX_REPLICAS: '1001' }, /^--scorer-max-replicas /],
+    [{ ORCHARD_SCORER_TARGET_CPU_UTILIZATION_PERCENTAGE: '101' }, /^--scorer-target-cpu-utilization-percentage /],
+    [{ ORCHARD_SCORER_AUTOSCALING: 'yes' }, /^--scorer-autoscaling /],
+  ])('refuses %j with the flag in the message', (env, message) => {
+    expect(() => loadConfig([], { ...base, ORCHARD_SCORER_AUTOSCALING: 'true', ...env })).toThrow(message);
   });
 });

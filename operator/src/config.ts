@@ -16,6 +16,15 @@ export const operatorConfig = z.object({
   artifactRoot: z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://').describe('Where runs without spec.artifactUri publish.'),
   trainerServiceAccount: z.string().optional().describe('ServiceAccount for training Pods when the run names none.'),
   scorerServiceAccount: z.string().optional().describe('ServiceAccount for scoring Pods (online and batch) when the resource names none.'),
+  // The default of spec.serving.autoscaling, with that field's bounds.
+  scorerAutoscaling: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('Give models whose serving.autoscaling is unset a HorizontalPodAutoscaler with the three values below.'),
+  scorerMinReplicas: z.coerce.number().int().min(1).max(1000).default(1).describe('Fewest scoring Pods of a default autoscaler.'),
+  scorerMaxReplicas: z.coerce.number().int().min(1).max(1000).default(5).describe('Most scoring Pods of a default autoscaler.'),
+  scorerTargetCpuUtilizationPercentage: z.coerce.number().int().min(1).max(100).default(70).describe('Average CPU use a default autoscaler aims for.'),
   driftPollSeconds: z.coerce.number().int().min(5).default(60).describe('How often the scoring Pods\' drift monitors are read.'),
   backoffLimit: z.coerce.number().int().min(0).default(2),
   workers: z.coerce.number().int().min(1).max(64).default(4),
@@ -23,6 +32,8 @@ export const operatorConfig = z.object({
   leaderElection: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   leaseNamespace: z.string().default('orchard-system'),
   identity: z.string().default(`${hostname()}-${process.pid}`),
+}).superRefine((c, ctx) => {
+  if (c.scorerMinReplicas > c.scorerMaxReplicas) ctx.addIssue({ code: 'custom', path: ['scorerMinReplicas'], message: `must not exceed --scorer-max-replicas (${c.scorerMaxReplicas})` });
 });
 export type OperatorConfig = z.infer<typeof operatorConfig>;
 
@@ -35,6 +46,10 @@ const ENV: Record<string, keyof OperatorConfig> = {
   ORCHARD_ARTIFACT_ROOT: 'artifactRoot',
   ORCHARD_TRAINER_SERVICE_ACCOUNT: 'trainerServiceAccount',
   ORCHARD_SCORER_SERVICE_ACCOUNT: 'scorerServiceAccount',
+  ORCHARD_SCORER_AUTOSCALING: 'scorerAutoscaling',
+  ORCHARD_SCORER_MIN_REPLICAS: 'scorerMinReplicas',
+  ORCHARD_SCORER_MAX_REPLICAS: 'scorerMaxReplicas',
+  ORCHARD_SCORER_TARGET_CPU_UTILIZATION_PERCENTAGE: 'scorerTargetCpuUtilizationPercentage',
   ORCHARD_DRIFT_POLL_SECONDS: 'driftPollSeconds',
   ORCHARD_BACKOFF_LIMIT: 'backoffLimit',
   ORCHARD_WORKERS: 'workers',
@@ -66,4 +81,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
 export function watchScopes(config: Pick<OperatorConfig, 'namespace' | 'namespaces'>): (string | undefined)[] {
   if (config.namespaces.length) return [...new Set(config.namespaces)];
   return [config.namespace];
+}
+
+/** The autoscaling models get when their spec sets none (see servingAutoscaling); none unless turned on. */
+export function scorerAutoscalingDefault(
+  config: Pick<OperatorConfig, 'scorerAutoscaling' | 'scorerMinReplicas' | 'scorerMaxReplicas' | 'scorerTargetCpuUtilizationPercentage'>,
+): { minReplicas: number; maxReplicas: number; targetCPUUtilizationPercentage: number } | undefined {
+  if (!config.scorerAutoscaling) return undefined;
+  return { minReplicas: config.scorerMinReplicas, maxReplicas: config.scorerMaxReplicas, targetCPUUtilizationPercentage: config.scorerTargetCpuUtilizationPercentage };
 }

@@ -1,5 +1,5 @@
 // The operator process: config → client → HTTP probes → leader election → controllers.
-import { loadConfig, watchScopes } from './config.js';
+import { loadConfig, scorerAutoscalingDefault, watchScopes } from './config.js';
 import { startHttp } from './http.js';
 import { loadKubeConfig } from './kube/client.js';
 import { startOperator, type RunningOperator } from './operator.js';
@@ -39,6 +39,12 @@ async function main(): Promise<void> {
     ...(config.trainerServiceAccount ? { serviceAccountName: config.trainerServiceAccount } : {}),
     backoffLimit: config.backoffLimit,
   };
+  const autoscaling = scorerAutoscalingDefault(config);
+  const serving = {
+    image: config.image,
+    ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}),
+    ...(autoscaling ? { autoscaling } : {}),
+  };
   const lead = async (signal: AbortSignal) => {
     leading = true;
     metrics.leader.set(1);
@@ -49,7 +55,7 @@ async function main(): Promise<void> {
             kc,
             ...(namespace ? { namespace } : {}),
             defaults,
-            serving: { image: config.image, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
+            serving,
             scoringDefaults: { ...defaults, ...(config.scorerServiceAccount ? { serviceAccountName: config.scorerServiceAccount } : {}) },
             drift: { pollSeconds: config.driftPollSeconds },
             log,

@@ -24,7 +24,7 @@ export interface OperatorOptions {
   /** Watch one namespace only; all namespaces when unset. */
   namespace?: string;
   defaults: TrainingDefaults;
-  /** Scoring Pods; image defaults to the training image. */
+  /** Scoring Pods (image, ServiceAccount, default autoscaling); image defaults to the training image. */
   serving?: ServingDefaults;
   /** Reading the scoring Pods' drift monitors: how often, and where a Pod's monitor answers (tests). */
   drift?: { pollSeconds?: number; timeoutMs?: number; urlFor?: (pod: any) => string | undefined };

@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildScoringDeployment, type RegisteredModelObject } from '../../operator/src/controllers/registered-model/serving.js';
+import { loadConfig, scorerAutoscalingDefault } from '../../operator/src/config.js';
+import { buildScoringAutoscaler, buildScoringDeployment, type RegisteredModelObject } from '../../operator/src/controllers/registered-model/serving.js';
 import { buildScoringJob } from '../../operator/src/controllers/scoring-job/desired.js';
 import { buildTrainingJob } from '../../operator/src/controllers/training-run/desired.js';
 import { registeredModelSpec } from '../../operator/src/api/v1alpha1/registered-model.js';
@@ -33,6 +34,12 @@ const COMBINATIONS: Record<string, Record<string, string | number | boolean>> = 
     'monitoring.prometheusRule.enabled': true,
     'monitoring.dashboard.enabled': true,
   },
+  'HPA on': {
+    'scorer.autoscaling.enabled': true,
+    'scorer.autoscaling.minReplicas': 2,
+    'scorer.autoscaling.maxReplicas': 8,
+    'scorer.autoscaling.targetCPUUtilizationPercentage': 60,
+  },
 };
 const namespaces: string[] = [];
 const ns = async (prefix: string) => {
@@ -40,6 +47,12 @@ const ns = async (prefix: string) => {
   namespaces.push(name);
   return name;
 };
+
+/** The operator container's environment as the chart renders it (values only, not fieldRefs). */
+async function operatorEnv(values: Record<string, string | number | boolean>): Promise<Record<string, string>> {
+  const deployment = (await helmTemplate('orchard', 'orchard-system', values)).find((o) => o.kind === 'Deployment');
+  return Object.fromEntries(deployment.spec.template.spec.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+}
 
 afterAll(async () => {
   await Promise.all(namespaces.map((n) => requestJson(kc, 'DELETE', `/api/v1/namespaces/${n}`).catch(() => undefined)));
@@ -55,20 +68,31 @@ describe('helm lint and helm template', () => {
   });
 
   it('renders leader election whenever there is more than one replica', async () => {
-    const env = async (values: Record<string, string | number | boolean>) => {
-      const deployment = (await helmTemplate('orchard', 'orchard-system', values)).find((o) => o.kind === 'Deployment');
-      return Object.fromEntries(deployment.spec.template.spec.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
-    };
-    expect((await env({ replicaCount: 2, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('true');
-    expect((await env({ replicaCount: 1, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('false');
-    const gpu = await env({ 'gpuTrainerImage.enabled': true, 'gpuTrainerImage.tag': '1.2.3', 'runtimeImage.tag': '1.2.3', artifactRoot: 'gs://bkt/p' });
+    expect((await operatorEnv({ replicaCount: 2, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('true');
+    expect((await operatorEnv({ replicaCount: 1, 'leaderElection.enabled': false })).ORCHARD_LEADER_ELECTION).toBe('false');
+    const gpu = await operatorEnv({ 'gpuTrainerImage.enabled': true, 'gpuTrainerImage.tag': '1.2.3', 'runtimeImage.tag': '1.2.3', artifactRoot: 'gs://bkt/p' });
     expect(gpu).toMatchObject({ ORCHARD_IMAGE: 'ghcr.io/orchard-ml/orchard-runtime:1.2.3', ORCHARD_GPU_IMAGE: 'ghcr.io/orchard-ml/orchard-runtime-gpu:1.2.3', ORCHARD_ARTIFACT_ROOT: 'gs://bkt/p' });
+  });
+
+  it('passes the default autoscaling of scoring Deployments to the operator only when it is on', async () => {
+    const on = await operatorEnv(COMBINATIONS['HPA on']!);
+    expect(on).toMatchObject({ ORCHARD_SCORER_AUTOSCALING: 'true', ORCHARD_SCORER_MIN_REPLICAS: '2', ORCHARD_SCORER_MAX_REPLICAS: '8', ORCHARD_SCORER_TARGET_CPU_UTILIZATION_PERCENTAGE: '60' });
+    // What the operator reads from that environment.
+    expect(scorerAutoscalingDefault(loadConfig([], on))).toEqual({ minReplicas: 2, maxReplicas: 8, targetCPUUtilizationPercentage: 60 });
+    expect(scorerAutoscalingDefault(loadConfig([], await operatorEnv({ 'scorer.autoscaling.enabled': true })))).toEqual({ minReplicas: 1, maxReplicas: 5, targetCPUUtilizationPercentage: 70 });
+    const off = await operatorEnv({});
+    expect(Object.keys(off).filter((k) => k.startsWith('ORCHARD_SCORER_') && k !== 'ORCHARD_SCORER_SERVICE_ACCOUNT')).toEqual([]);
+    expect(scorerAutoscalingDefault(loadConfig([], off))).toBeUndefined();
   });
 
   it('refuses values the operator would reject', async () => {
     await expect(helmTemplate('orchard', 'orchard-system', { artifactRoot: 's3://bucket' })).rejects.toThrow(/artifactRoot/);
     await expect(helmTemplate('orchard', 'orchard-system', { 'watch.mode': 'Namespaces' })).rejects.toThrow(/watch.namespaces/);
     await expect(helmTemplate('orchard', 'orchard-system', { driftPollSeconds: 1 })).rejects.toThrow(/driftPollSeconds/);
+    const hpa = (values: Record<string, number>) => helmTemplate('orchard', 'orchard-system', { 'scorer.autoscaling.enabled': true, ...values });
+    await expect(hpa({ 'scorer.autoscaling.minReplicas': 6 })).rejects.toThrow(/minReplicas must not exceed maxReplicas/);
+    await expect(hpa({ 'scorer.autoscaling.minReplicas': 0 })).rejects.toThrow(/minReplicas/);
+    await expect(hpa({ 'scorer.autoscaling.targetCPUUtilizationPercentage': 101 })).rejects.toThrow(/targetCPUUtilizationPercentage/);
   });
 });
 
@@ -102,6 +126,15 @@ describe('what the chart renders', () => {
     const rest = objects.filter((o) => o.kind !== 'CustomResourceDefinition' && o.apiVersion !== MONITORING);
     if (values['monitoring.prometheusRule.enabled']) expect(objects.filter((o) => o.apiVersion === MONITORING).map((o) => o.kind).sort()).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
     await applyObjects(kc, [...crds, ...rest], { dryRun: true });
+    // With HPA on, the autoscaler the operator then builds for a model that sets none is accepted too.
+    if (values['scorer.autoscaling.enabled']) {
+      const env = objects.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.filter((e: any) => 'value' in e);
+      const autoscaling = scorerAutoscalingDefault(loadConfig([], Object.fromEntries(env.map((e: any) => [e.name, e.value]))));
+      const model: RegisteredModelObject = { metadata: { name: 'salaries', namespace: release, uid: '00000000-0000-4000-8000-000000000001' }, spec: registeredModelSpec.parse({ task: 'Regression' }) };
+      const hpa = buildScoringAutoscaler(model, { autoscaling: autoscaling! })!;
+      expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8 });
+      await applyObjects(kc, [hpa], { dryRun: true });
+    }
   });
 
   it('installs with helm (server dry run) and its notes tell how to upgrade the CRDs', async () => {
@@ -110,6 +143,10 @@ describe('what the chart renders', () => {
     expect(stdout).toMatch(/STATUS: pending-install/);
     expect(stdout).toContain('kubectl apply --server-side -f charts/orchard/crds/');
     expect(stdout).toContain(`Training Pods run as ServiceAccount orchard-trainer and scoring Pods as orchard-scorer\nin ${release};`);
+    expect(stdout).toContain('scoringjobs -w\n\nHelm never upgrades CRDs.');
+    const hpa = await helm(['install', 'orchard', chartDir, '--namespace', release, '--dry-run=server', '--set', `watch.namespaces={${release}}`, '--set', 'scorer.autoscaling.enabled=true']);
+    expect(hpa.stdout).toContain('scoringjobs -w\n\nServed models that set no spec.serving.autoscaling get a HorizontalPodAutoscaler: 1 to 5 scoring Pods\nat 70% CPU.');
+    expect(hpa.stdout).toContain('minReplicas = maxReplicas.\n\nHelm never upgrades CRDs.');
   });
 
   it('installs into a namespace that enforces Pod Security restricted, and so do the Pods the operator creates', async () => {

@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { requestJson } from '../../operator/src/kube/client.js';
 import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { operatorKubeConfigFile } from '../support/operator-access.js';
 import { eventually, freePort } from '../support/wait.js';
 
 const kc = testKubeConfig();
 let namespace: string;
+/** The operator's kubeconfig: a token of the chart's ServiceAccount, bound by its ClusterRole and its leader-election Role in `namespace`. */
+let operatorKubeconfig: string;
 const children: ChildProcess[] = [];
 
 interface Replica {
@@ -26,6 +29,7 @@ async function startReplica(identity: string): Promise<Replica> {
     cwd: repoRoot,
     env: {
       ...process.env,
+      KUBECONFIG: operatorKubeconfig,
       ORCHARD_NAMESPACE: namespace,
       ORCHARD_LEASE_NAMESPACE: namespace,
       ORCHARD_IMAGE: 'orchard:test',
@@ -50,6 +54,7 @@ const lease = () => requestJson(kc, 'GET', `/apis/coordination.k8s.io/v1/namespa
 
 beforeAll(async () => {
   namespace = await createNamespace(kc, 'operator');
+  operatorKubeconfig = await operatorKubeConfigFile({ mode: 'Cluster', leaseNamespace: namespace });
   await requestJson(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/registeredmodels`, {
     body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'salaries' }, spec: { serving: { mode: 'None' } } },
   });

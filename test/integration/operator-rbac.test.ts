@@ -1,25 +1,23 @@
 // The operator runs with exactly the RBAC the chart renders: it is given a token of the chart's
 // ServiceAccount, bound by the chart's roles, and drives each kind to its children with no 403;
-// verbs it does not use are refused.
+// verbs it does not use are refused. Every operator suite runs under the Cluster-mode RBAC
+// (test/support/operator-access.ts); this file adds the Namespaces mode, a log watched for any
+// refusal, and the refusals themselves.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { scoringJobSpec } from '../../operator/src/api/v1alpha1/scoring-job.js';
 import { parseCron } from '../../operator/src/controllers/scoring-job/cron.js';
 import { scheduledJobName } from '../../operator/src/controllers/scoring-job/desired.js';
-import { applyObjects, requestJson, statusCode, type KubeObject } from '../../operator/src/kube/client.js';
-import { kubeConfigFrom, type KubeConfig, type RawKubeConfig } from '../../operator/src/kube/kubeconfig.js';
+import { requestJson, statusCode } from '../../operator/src/kube/client.js';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.js';
 import { LeaderElector } from '../../operator/src/runtime/leader-election.js';
 import type { Fields, Logger } from '../../operator/src/runtime/log.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
-import { helmTemplate } from '../support/helm.js';
+import { operatorAccess } from '../support/operator-access.js';
 import { eventually } from '../support/wait.js';
 
 const admin = testKubeConfig();
 const api = '/apis/orchard.dev/v1alpha1';
-const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const cleanup: string[] = [];
 
 afterAll(async () => {
@@ -45,26 +43,6 @@ function recordingLogger(lines: Fields[], base: Fields = {}): Logger {
   return { info: emit('info'), error: emit('error'), debug: () => {}, with: (fields) => recordingLogger(lines, { ...base, ...fields }) };
 }
 
-/** The test cluster's configuration with the ServiceAccount's token instead of the admin's credentials. */
-async function tokenKubeConfig(namespace: string, serviceAccount: string): Promise<KubeConfig> {
-  const review = await requestJson(admin, 'POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  const raw = parse(readFileSync(process.env.KUBECONFIG!, 'utf8')) as RawKubeConfig;
-  const context = raw.contexts!.find((c) => c.name === raw['current-context'])!.context;
-  const users = [{ name: context.user!, user: { token: review.status.token } }];
-  return kubeConfigFrom({ ...raw, users } as RawKubeConfig, 'service account token');
-}
-
-async function installRbac(mode: 'Cluster' | 'Namespaces', release: string, watched: string): Promise<{ sa: string; objects: any[] }> {
-  const name = `rbac-${release.slice(-5)}`;
-  const objects = (await helmTemplate(name, release, { 'watch.mode': mode, ...(mode === 'Namespaces' ? { 'watch.namespaces': `{${watched}}` } : {}) })).filter((o) => RBAC_KINDS.has(o.kind));
-  for (const o of objects) if (o.kind.startsWith('Cluster')) cleanup.push(`/apis/rbac.authorization.k8s.io/v1/${o.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}/${o.metadata.name}`);
-  await applyObjects(admin, objects as KubeObject[]);
-  const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.labels['app.kubernetes.io/component'] === 'operator');
-  return { sa: sa.metadata.name, objects };
-}
-
 const refusal = (line: Fields) => (line.codes as number[] | undefined)?.some((c) => c === 401 || c === 403) || /\b403\b|forbidden/i.test(String(line.err ?? ''));
 
 describe.each(['Cluster', 'Namespaces'] as const)("the operator with the chart's %s RBAC", (mode) => {
@@ -72,9 +50,9 @@ describe.each(['Cluster', 'Namespaces'] as const)("the operator with the chart's
     const release = await createNamespace(admin, `rbac-${mode.toLowerCase()}`);
     const namespace = await createNamespace(admin, 'rbac-workload');
     cleanup.push(`/api/v1/namespaces/${release}`, `/api/v1/namespaces/${namespace}`);
-    const { sa, objects } = await installRbac(mode, release, namespace);
+    // Cluster mode shares the ClusterRole every other suite's operator runs with; the Lease is in this test's namespace.
+    const { kc, objects } = await operatorAccess(mode === 'Cluster' ? { mode, leaseNamespace: release } : { mode, namespaces: [namespace], release });
     expect(objects.map((o) => o.kind)).toContain(mode === 'Cluster' ? 'ClusterRole' : 'Role');
-    const kc = await tokenKubeConfig(release, sa);
 
     const lines: Fields[] = [];
     const log = recordingLogger(lines);

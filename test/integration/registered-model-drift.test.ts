@@ -18,6 +18,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { createDriftSidecar, listen } from '../../operator/src/serving/drift-sidecar.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { operatorKubeConfig } from '../support/operator-access.js';
 import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
@@ -82,7 +83,7 @@ beforeAll(async () => {
     if (!podMonitor.has(pod.metadata.name) && podMonitor.size < monitors.length) podMonitor.set(pod.metadata.name, monitors[podMonitor.size]!.url);
     return podMonitor.get(pod.metadata.name);
   };
-  operator = await startOperator({ kc, namespace, defaults, drift: { pollSeconds: 1, urlFor }, log: silentLogger, workers: 2 }, stop.signal);
+  operator = await startOperator({ kc: await operatorKubeConfig(), namespace, defaults, drift: { pollSeconds: 1, urlFor }, log: silentLogger, workers: 2 }, stop.signal);
 });
 
 afterAll(async () => {

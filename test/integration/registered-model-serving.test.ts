@@ -11,6 +11,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { operatorKubeConfig } from '../support/operator-access.js';
 import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
@@ -93,7 +94,7 @@ const isReady = (p: any) => p.status?.conditions?.some((c: any) => c.type === 'R
 beforeAll(async () => {
   namespace = await createNamespace(kc, 'serving');
   // The Pods here have no drift monitor behind them; the drift test file reads real ones.
-  operator = await startOperator({ kc, namespace, defaults, serving, drift: { urlFor: () => undefined }, log: silentLogger, metrics, workers: 2 }, stop.signal);
+  operator = await startOperator({ kc: await operatorKubeConfig(), namespace, defaults, serving, drift: { urlFor: () => undefined }, log: silentLogger, metrics, workers: 2 }, stop.signal);
 });
 
 afterAll(async () => {
@@ -238,4 +239,55 @@ describe('RegisteredModel serving', () => {
     await eventually('the Deployment to go', async () => ((await deployment()) ? undefined : true));
     await expect(get(`/api/v1/namespaces/${namespace}/services/salaries-scorer`)).rejects.toThrow(/404/);
   }, 30_000);
+});
+
+describe("the operator's default autoscaling (the chart's scorer.autoscaling)", () => {
+  it('gives a model without serving.autoscaling an autoscaler that keeps the replicas, lets a model pin its own, and goes when the default does', async () => {
+    const ns = await createNamespace(kc, 'serving-hpa');
+    const hpaOf = (name: string) => get(`/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers/${name}-scorer`).catch(() => undefined);
+    const deploymentOf = (name: string) => get(`/apis/apps/v1/namespaces/${ns}/deployments/${name}-scorer`).catch(() => undefined);
+    const start = async (autoscaling?: ServingDefaults['autoscaling']) => {
+      const stopped = new AbortController();
+      const running = await startOperator(
+        { kc: await operatorKubeConfig(), namespace: ns, defaults, serving: { ...serving, ...(autoscaling ? { autoscaling } : {}) }, drift: { urlFor: () => undefined }, log: silentLogger, workers: 2 },
+        stopped.signal,
+      );
+      return async () => {
+        stopped.abort();
+        await running.done;
+      };
+    };
+    let stopOperator = await start({ minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 60 });
+    try {
+      for (const [name, servingSpec] of [['auto', {}], ['pinned', { autoscaling: { minReplicas: 3, maxReplicas: 3 } }]] as const) {
+        await requestJson(kc, 'POST', `${api}/namespaces/${ns}/registeredmodels`, {
+          body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name }, spec: { task: 'Regression', serving: servingSpec } },
+        });
+        await eventually(`a version of ${name}`, async () => {
+          const m = await get(`${api}/namespaces/${ns}/registeredmodels/${name}`);
+          const status = { ...(m.status ?? {}), versions: [version(1, 60000)], latestVersion: 1 };
+          return requestJson(kc, 'PUT', `${api}/namespaces/${ns}/registeredmodels/${name}/status`, { body: { ...m, status } }).then(() => true, () => undefined);
+        });
+      }
+      const auto = await eventually('the default autoscaler', () => hpaOf('auto'));
+      expect(auto.spec).toMatchObject({ minReplicas: 2, maxReplicas: 6, scaleTargetRef: { kind: 'Deployment', name: 'auto-scorer' } });
+      expect(auto.spec.metrics[0].resource.target.averageUtilization).toBe(60);
+      expect((await eventually("the pinned model's own autoscaler", () => hpaOf('pinned'))).spec).toMatchObject({ minReplicas: 3, maxReplicas: 3 });
+
+      // What the autoscaler sets, the operator keeps.
+      await eventually('the Deployment', () => deploymentOf('auto'));
+      await requestJson(kc, 'PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/auto-scorer/scale`, { contentType: 'application/merge-patch+json', body: { spec: { replicas: 4 } } });
+      await settle();
+      expect((await deploymentOf('auto')).spec.replicas).toBe(4);
+
+      // The default off: the model's autoscaler goes and serving.replicas (1) is back; the pinned model keeps its own.
+      await stopOperator();
+      stopOperator = await start();
+      await eventually('the default autoscaler deleted', async () => ((await hpaOf('auto')) ? undefined : true));
+      await eventually('serving.replicas back', async () => (await deploymentOf('auto'))?.spec.replicas === 1);
+      expect((await hpaOf('pinned'))?.spec).toMatchObject({ minReplicas: 3, maxReplicas: 3 });
+    } finally {
+      await stopOperator();
+    }
+  }, 60_000);
 });

@@ -22,6 +22,7 @@ import { startOperator, type RunningOperator } from '../../operator/src/operator
 import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
+import { operatorKubeConfig } from '../support/operator-access.js';
 import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
@@ -139,7 +140,7 @@ async function finishShard(j: any, pod: any, rows: number, seconds: number, stat
 beforeAll(async () => {
   for (const v of [1, 2]) await publishArtifacts(version(v).artifactUri, [{ name: 'reference-profile.json', bytes: Buffer.from(JSON.stringify(reference)) }]);
   namespace = await createNamespace(kc, 'scoringjob');
-  operator = await startOperator({ kc, namespace, defaults, log: silentLogger, metrics, workers: 2, now: () => clock ?? new Date() }, stop.signal);
+  operator = await startOperator({ kc: await operatorKubeConfig(), namespace, defaults, log: silentLogger, metrics, workers: 2, now: () => clock ?? new Date() }, stop.signal);
   await createModel('salaries', 2);
   await register('salaries', version(1), version(2));
   await eventually('champion 2', async () => ((await model('salaries')).status?.aliases?.champion === 2 ? true : undefined));

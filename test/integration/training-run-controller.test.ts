@@ -9,6 +9,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { operatorKubeConfig } from '../support/operator-access.js';
 import { podOf as podOfJob, setPodStatus as setTrainingPodStatus } from '../support/training-pods.js';
 import { eventually } from '../support/wait.js';
 
@@ -50,7 +51,7 @@ const setPodStatus = (pod: any, current: string, state: object, phase?: string, 
 
 beforeAll(async () => {
   namespace = await createNamespace(kc, 'trainingrun');
-  operator = await startOperator({ kc, namespace, defaults, log: silentLogger, metrics, workers: 2 }, stop.signal);
+  operator = await startOperator({ kc: await operatorKubeConfig(), namespace, defaults, log: silentLogger, metrics, workers: 2 }, stop.signal);
 });
 
 afterAll(async () => {

@@ -14,6 +14,7 @@ import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { operatorKubeConfig } from '../support/operator-access.js';
 import { podOf, runSummary, setPodStatus } from '../support/training-pods.js';
 import { eventually } from '../support/wait.js';
 
@@ -35,7 +36,7 @@ const reason = (name: string, want: string) =>
 
 async function start(): Promise<RunningOperator> {
   const stop = new AbortController();
-  const operator = await startOperator({ kc, namespace, defaults, log: silentLogger, workers: 2 }, stop.signal);
+  const operator = await startOperator({ kc: await operatorKubeConfig(), namespace, defaults, log: silentLogger, workers: 2 }, stop.signal);
   running.push({ stop, operator });
   return operator;
 }
@@ -181,7 +182,7 @@ describe('TrainingRun recovery', () => {
     const empty = informer(() => undefined);
     const metrics = new OperatorMetrics();
     const reconciler = new TrainingRunReconciler({
-      kc,
+      kc: await operatorKubeConfig(),
       runs: informer(() => current),
       models: empty,
       jobs: empty,

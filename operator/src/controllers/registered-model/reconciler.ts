@@ -19,6 +19,7 @@ import {
   buildScoringAutoscaler,
   buildScoringDeployment,
   buildScoringService,
+  servingAutoscaling,
   servingName,
   servingUrl,
   SPEC_HASH_ANNOTATION,
@@ -97,10 +98,10 @@ export class RegisteredModelReconciler {
         plural: 'deployments',
         informer: this.deps.deployments,
         desired: online ? buildScoringDeployment(model, champion!, challenger, this.deps.serving) : undefined,
-        keep: (observed) => (spec.serving.autoscaling ? { replicas: observed.spec?.replicas } : {}),
+        keep: (observed) => (servingAutoscaling(model, this.deps.serving) ? { replicas: observed.spec?.replicas } : {}),
       },
       { api: '/api/v1', plural: 'services', informer: this.deps.services, desired: online ? buildScoringService(model) : undefined },
-      { api: '/apis/autoscaling/v2', plural: 'horizontalpodautoscalers', informer: this.deps.autoscalers, desired: online ? buildScoringAutoscaler(model) : undefined },
+      { api: '/apis/autoscaling/v2', plural: 'horizontalpodautoscalers', informer: this.deps.autoscalers, desired: online ? buildScoringAutoscaler(model, this.deps.serving) : undefined },
     ]);
     const state: DeploymentState | undefined = deployment ? observeDeployment(deployment) : undefined;
     if (online) status.serving = computeServingStatus(state, previous.serving, servingUrl(model));

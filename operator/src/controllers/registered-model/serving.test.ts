@@ -4,7 +4,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { registeredModelSpec, type ModelVersion } from '../../api/v1alpha1/registered-model.js';
-import { buildScoringAutoscaler, buildScoringDeployment, buildScoringService, servingName, SPEC_HASH_ANNOTATION, type RegisteredModelObject, type ServingDefaults } from './serving.js';
+import {
+  buildScoringAutoscaler,
+  buildScoringDeployment,
+  buildScoringService,
+  servingAutoscaling,
+  servingName,
+  SPEC_HASH_ANNOTATION,
+  type RegisteredModelObject,
+  type ServingDefaults,
+} from './serving.js';
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
 const defaults: ServingDefaults = { image: 'ghcr.io/orchard/orchard:1.0.0', serviceAccountName: 'orchard-scorer' };
@@ -60,6 +69,47 @@ describe('serving children', () => {
     const deployment = buildScoringDeployment(model, version(2), undefined, defaults);
     expect(deployment.spec.replicas).toBeUndefined();
     expectGolden('autoscaler', buildScoringAutoscaler(model));
+  });
+
+  describe("with the operator's default autoscaling (the chart's scorer.autoscaling)", () => {
+    const withDefault: ServingDefaults = { ...defaults, autoscaling: { minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 60 } };
+
+    it('gives a model without serving.autoscaling an autoscaler, and leaves replicas to it', () => {
+      const model = registeredModel('salaries');
+      expect(buildScoringDeployment(model, version(2), undefined, withDefault).spec.replicas).toBeUndefined();
+      expectGolden('autoscaler-default', buildScoringAutoscaler(model, withDefault));
+    });
+
+    it("lets the model's own autoscaling win whole: fields it leaves out take the API's defaults, not the operator's", () => {
+      const model = registeredModel('salaries', withAutoscaling);
+      expect(servingAutoscaling(model, withDefault)).toEqual({ minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 });
+      // The same object as without the default: switching the default on or off changes nothing for this model.
+      expect(buildScoringAutoscaler(model, withDefault)).toEqual(buildScoringAutoscaler(model));
+      expect(buildScoringDeployment(model, version(2), undefined, withDefault)).toEqual(buildScoringDeployment(model, version(2), undefined, defaults));
+    });
+
+    it('applies to a model with serving.replicas too: the API server defaults that field, so set cannot be told from defaulted', () => {
+      const model = registeredModel('salaries', (s) => (s.serving = { replicas: 3 }));
+      expect(buildScoringAutoscaler(model, withDefault)?.spec).toMatchObject({ minReplicas: 2, maxReplicas: 5 });
+      expect(buildScoringDeployment(model, version(2), undefined, withDefault).spec.replicas).toBeUndefined();
+    });
+
+    it('pins replicas with minReplicas = maxReplicas', () => {
+      const model = registeredModel('salaries', (s) => (s.serving = { autoscaling: { minReplicas: 3, maxReplicas: 3 } }));
+      expect(buildScoringAutoscaler(model, withDefault)?.spec).toMatchObject({ minReplicas: 3, maxReplicas: 3 });
+    });
+
+    it('leaves a model scaled to 0 at 0: no autoscaler, replicas 0', () => {
+      const model = registeredModel('salaries', (s) => (s.serving = { replicas: 0 }));
+      expect(buildScoringAutoscaler(model, withDefault)).toBeUndefined();
+      expect(buildScoringDeployment(model, version(2), undefined, withDefault).spec.replicas).toBe(0);
+    });
+
+    it('changes nothing when the default is off', () => {
+      const model = registeredModel('salaries', (s) => (s.serving = { replicas: 3 }));
+      expect(buildScoringAutoscaler(model, defaults)).toBeUndefined();
+      expect(buildScoringDeployment(model, version(2), undefined, defaults).spec.replicas).toBe(3);
+    });
   });
 
   it('changes the input hash (and so rolls out) exactly when what serves changes', () => {

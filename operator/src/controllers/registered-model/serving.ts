@@ -1,5 +1,5 @@
 // Pure builders: a RegisteredModel's champion (and canary challenger) → the scoring Deployment,
-// its Service and, when asked, a HorizontalPodAutoscaler.
+// its Service and, when the model or the operator's default asks, a HorizontalPodAutoscaler.
 import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ModelVersion, RegisteredModelSpec } from '../../api/v1alpha1/registered-model.js';
@@ -11,12 +11,16 @@ export interface RegisteredModelObject {
   spec: RegisteredModelSpec;
 }
 
+export type ServingAutoscaling = NonNullable<RegisteredModelSpec['serving']['autoscaling']>;
+
 /** What the operator adds to every scoring Pod; from its flags and the Helm values. */
 export interface ServingDefaults {
   image: string;
   serviceAccountName?: string;
   /** Scorer resources when serving.resources is unset; the autoscaler needs a CPU request. */
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  /** Autoscaling for models whose serving.autoscaling is unset (the chart's scorer.autoscaling). */
+  autoscaling?: ServingAutoscaling;
 }
 
 export const SCORER_PORT = 8080;
@@ -47,6 +51,18 @@ export function servingName(model: string): string {
 
 export function servingUrl(model: RegisteredModelObject): string {
   return `http://${servingName(model.metadata.name)}.${model.metadata.namespace}.svc.cluster.local`;
+}
+
+/**
+ * The autoscaling a model's scoring Deployment gets: its own serving.autoscaling, else the
+ * operator's default. A model pins its replicas with minReplicas = maxReplicas. serving.replicas 0
+ * (never the API default, so always asked for) means serve nothing and gets no default autoscaler,
+ * which could not scale below one Pod.
+ */
+export function servingAutoscaling(model: RegisteredModelObject, defaults: Pick<ServingDefaults, 'autoscaling'>): ServingAutoscaling | undefined {
+  const { serving } = model.spec;
+  if (serving.autoscaling) return serving.autoscaling;
+  return serving.replicas > 0 ? defaults.autoscaling : undefined;
 }
 
 function labelsOf(model: RegisteredModelObject): Record<string, string> {
@@ -160,7 +176,7 @@ export function buildScoringDeployment(
   };
   const spec = {
     // With an autoscaler the replica count is its to set: left out here, kept as observed on update.
-    ...(serving.autoscaling ? {} : { replicas: serving.replicas }),
+    ...(servingAutoscaling(model, defaults) ? {} : { replicas: serving.replicas }),
     revisionHistoryLimit: 5,
     selector: { matchLabels: selectorOf(model) },
     strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
@@ -194,8 +210,8 @@ export function buildScoringService(model: RegisteredModelObject): Record<string
   );
 }
 
-export function buildScoringAutoscaler(model: RegisteredModelObject): Record<string, any> | undefined {
-  const autoscaling = model.spec.serving.autoscaling;
+export function buildScoringAutoscaler(model: RegisteredModelObject, defaults: Pick<ServingDefaults, 'autoscaling'> = {}): Record<string, any> | undefined {
+  const autoscaling = servingAutoscaling(model, defaults);
   if (!autoscaling) return undefined;
   const name = servingName(model.metadata.name);
   const spec = {
