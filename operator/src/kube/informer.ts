@@ -20,6 +20,8 @@ export interface Informer<T = any> {
 
 export interface InformerOptions {
   labelSelector?: string;
+  /** E.g. `spec.nodeName=n1`: a node agent watches only its own Pods. */
+  fieldSelector?: string;
   onError?: (err: unknown, retryInMs: number) => void;
   /** How long the server keeps one watch open; when unset, 5–10 minutes at random, as client-go asks. */
   watchTimeoutSeconds?: number;
@@ -130,6 +132,7 @@ class ListWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
   private query(params: Record<string, string>): string {
     const query = new URLSearchParams(params);
     if (this.options.labelSelector) query.set('labelSelector', this.options.labelSelector);
+    if (this.options.fieldSelector) query.set('fieldSelector', this.options.fieldSelector);
     return query.toString();
   }
 

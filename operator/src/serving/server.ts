@@ -96,9 +96,14 @@ function specFrom<T>(name: string, schema: { safeParse(v: unknown): { success: t
   return parsed.data;
 }
 
+/** ORCHARD_LISTEN_ADDRESS: the address to listen on (default 0.0.0.0); the local node agent sets it to the Pod's own. */
+function listenAddress(): string | undefined {
+  return process.env.ORCHARD_LISTEN_ADDRESS || undefined;
+}
+
 /** `orchard serve`: runs until SIGTERM. */
 export async function serveCommand(): Promise<number> {
-  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec));
+  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec), { host: listenAddress() });
   const drainMs = Number(process.env.ORCHARD_DRAIN_DELAY_MS ?? 5000);
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await scorer.shutdown(drainMs);
@@ -107,7 +112,7 @@ export async function serveCommand(): Promise<number> {
 
 /** `orchard drift`: runs until SIGTERM. */
 export async function driftCommand(): Promise<number> {
-  const server = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec));
+  const server = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec), { host: listenAddress() });
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return 0;

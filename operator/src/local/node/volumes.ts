@@ -1,0 +1,144 @@
+// A Pod's volumes as directories under its own directory: emptyDir empty, configMap and secret
+// with their keys as files, downwardAPI with the Pod's fields, and the projected service-account
+// volume the API server adds to every Pod (a token from the TokenRequest API, the cluster CA, the
+// namespace). Files are written once, when the Pod starts: later changes to a ConfigMap or Secret,
+// and token expiry, are not followed.
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { requestJson, statusCode, type KubeConfig } from '../../kube/client.js';
+import { fieldValue, type Pod, type Volume } from './pod-spec.js';
+
+/** A volume that cannot be set up yet (a missing ConfigMap): the kubelet retries, and so does the agent. */
+export class MountError extends Error {}
+
+type KeyToPath = { key: string; path: string; mode?: number };
+type Data = Record<string, Buffer>;
+
+export async function setUpVolumes(kc: KubeConfig, pod: Pod, volumesDir: string, ips: { podIP: string; hostIP: string }): Promise<Map<string, string>> {
+  const dirs = new Map<string, string>();
+  for (const volume of pod.spec.volumes ?? []) {
+    const dir = join(volumesDir, volume.name);
+    mkdirSync(dir, { recursive: true });
+    try {
+      await fill(kc, pod, volume, dir, ips);
+    } catch (err) {
+      const message = err instanceof MountError ? err.message : `${(err as Error).message}`;
+      throw new MountError(`MountVolume.SetUp failed for volume "${volume.name}" : ${message}`, { cause: err });
+    }
+    dirs.set(volume.name, dir);
+  }
+  return dirs;
+}
+
+async function fill(kc: KubeConfig, pod: Pod, volume: Volume, dir: string, ips: { podIP: string; hostIP: string }): Promise<void> {
+  const ns = pod.metadata.namespace;
+  if (volume.emptyDir) return;
+  if (volume.configMap) {
+    const data = await configMapData(kc, ns, volume.configMap.name!, volume.configMap.optional ?? false);
+    writeKeys(dir, data, volume.configMap.items, volume.configMap.defaultMode ?? 0o644, `configmap ${ns}/${volume.configMap.name}`, volume.configMap.optional);
+    return;
+  }
+  if (volume.secret) {
+    const data = await secretData(kc, ns, volume.secret.secretName!, volume.secret.optional ?? false);
+    writeKeys(dir, data, volume.secret.items, volume.secret.defaultMode ?? 0o644, `secret ${ns}/${volume.secret.secretName}`, volume.secret.optional);
+    return;
+  }
+  if (volume.downwardAPI) {
+    for (const item of volume.downwardAPI.items ?? []) {
+      writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? volume.downwardAPI.defaultMode ?? 0o644);
+    }
+    return;
+  }
+  if (volume.projected) {
+    const mode = volume.projected.defaultMode ?? 0o644;
+    for (const source of volume.projected.sources ?? []) {
+      if (source.serviceAccountToken) {
+        const token = await requestToken(kc, pod, source.serviceAccountToken.audience, source.serviceAccountToken.expirationSeconds);
+        writeFile(dir, source.serviceAccountToken.path, Buffer.from(token), mode);
+      } else if (source.configMap) {
+        const data = await configMapData(kc, ns, source.configMap.name!, source.configMap.optional ?? false);
+        writeKeys(dir, data, source.configMap.items, mode, `configmap ${ns}/${source.configMap.name}`, source.configMap.optional);
+      } else if (source.secret) {
+        const data = await secretData(kc, ns, source.secret.name!, source.secret.optional ?? false);
+        writeKeys(dir, data, source.secret.items, mode, `secret ${ns}/${source.secret.name}`, source.secret.optional);
+      } else if (source.downwardAPI) {
+        for (const item of source.downwardAPI.items ?? []) writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? mode);
+      }
+    }
+    return;
+  }
+  // admitPod refuses every other type before anything is set up.
+  throw new Error(`volume type ${Object.keys(volume).filter((k) => k !== 'name').join(', ')} is not supported`);
+}
+
+/** An optional one that does not exist gives no files. */
+async function configMapData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
+  const cm = await getOrUndefined(kc, `/api/v1/namespaces/${ns}/configmaps/${encodeURIComponent(name)}`);
+  if (!cm) {
+    if (optional) return undefined;
+    throw new MountError(`configmap "${name}" not found`);
+  }
+  const data: Data = {};
+  for (const [k, v] of Object.entries<string>(cm.data ?? {})) data[k] = Buffer.from(v);
+  for (const [k, v] of Object.entries<string>(cm.binaryData ?? {})) data[k] = Buffer.from(v, 'base64');
+  return data;
+}
+
+async function secretData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
+  const secret = await getOrUndefined(kc, `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`);
+  if (!secret) {
+    if (optional) return undefined;
+    throw new MountError(`secret "${name}" not found`);
+  }
+  return Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+async function getOrUndefined(kc: KubeConfig, path: string): Promise<any> {
+  try {
+    return await requestJson(kc, 'GET', path);
+  } catch (err) {
+    if (statusCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/** A token bound to the Pod, as the kubelet asks for one: it stops working when the Pod is deleted. */
+async function requestToken(kc: KubeConfig, pod: Pod, audience: string | undefined, expirationSeconds: number | undefined): Promise<string> {
+  const sa = pod.spec.serviceAccountName || 'default';
+  const answer = await requestJson(kc, 'POST', `/api/v1/namespaces/${pod.metadata.namespace}/serviceaccounts/${encodeURIComponent(sa)}/token`, {
+    body: {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: {
+        ...(audience ? { audiences: [audience] } : {}),
+        expirationSeconds: expirationSeconds ?? 3607,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+      },
+    },
+  });
+  return answer.status.token;
+}
+
+function writeKeys(dir: string, data: Data | undefined, items: KeyToPath[] | undefined, mode: number, what: string, optional = false): void {
+  if (!data) return;
+  if (!items?.length) {
+    for (const [key, bytes] of Object.entries(data)) writeFile(dir, key, bytes, mode);
+    return;
+  }
+  for (const item of items) {
+    const bytes = data[item.key];
+    if (bytes === undefined) {
+      if (optional) continue;
+      throw new MountError(`configured key ${item.key} not found in ${what}`);
+    }
+    writeFile(dir, item.path, bytes, item.mode ?? mode);
+  }
+}
+
+function writeFile(dir: string, path: string, bytes: Buffer, mode: number): void {
+  const file = normalize(join(dir, path));
+  if (!file.startsWith(`${dir}/`)) throw new MountError(`path ${path} leaves the volume`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, bytes);
+  chmodSync(file, mode);
+}
