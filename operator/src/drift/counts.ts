@@ -105,6 +105,8 @@ export class DriftCounter {
   readonly layout: DriftLayout;
   private current: DriftCounts;
   private readonly steps: { column: number; slot: (v: number | string | undefined) => number; name: string }[];
+  /** The current block's slot arrays in step order: no lookup by input name per row. */
+  private slots: number[][] = [];
   private readonly predictionSlot: ((v: number | string | undefined) => number) | undefined;
 
   constructor(profile: ReferenceProfile, inputNames: string[]) {
@@ -116,7 +118,13 @@ export class DriftCounter {
       return { column, slot: slotOf(i.slots), name: i.name };
     });
     this.predictionSlot = this.layout.prediction ? slotOf(this.layout.prediction) : undefined;
-    this.current = emptyCounts(this.layout);
+    this.current = this.fresh();
+  }
+
+  private fresh(): DriftCounts {
+    const counts = emptyCounts(this.layout);
+    this.slots = this.steps.map((step) => counts.inputs[step.name]!);
+    return counts;
   }
 
   /**
@@ -125,10 +133,22 @@ export class DriftCounter {
    * class label (MulticlassClassification); see driftPrediction. Left out, it counts as missing.
    */
   add(row: EncodedRow, prediction?: number | string): void {
+    this.addRange([row], prediction === undefined ? undefined : [prediction], 0, 1);
+  }
+
+  /** Rows [from, to) of a batch, with their predictions (see add). */
+  addRange(rows: EncodedRow[], predictions: ArrayLike<number | string> | undefined, from: number, to: number): void {
+    const { steps, slots, predictionSlot } = this;
     const c = this.current;
-    c.rows++;
-    for (const step of this.steps) c.inputs[step.name]![step.slot(row[step.column])]!++;
-    if (this.predictionSlot) c.prediction![this.predictionSlot(prediction)]!++;
+    for (let r = from; r < to; r++) {
+      const row = rows[r]!;
+      for (let i = 0; i < steps.length; i++) {
+        const step = steps[i]!;
+        slots[i]![step.slot(row[step.column])]!++;
+      }
+      if (predictionSlot) c.prediction![predictionSlot(predictions?.[r])]!++;
+    }
+    c.rows += to - from;
   }
 
   /** Rows counted since the last take(). */
@@ -144,7 +164,7 @@ export class DriftCounter {
   /** The counts so far, starting a new block: for windows kept as ring buffers of blocks. */
   take(): DriftCounts {
     const block = this.current;
-    this.current = emptyCounts(this.layout);
+    this.current = this.fresh();
     return block;
   }
 }

@@ -60,9 +60,12 @@ export class DriftSender {
   /** Never blocks, never throws. */
   push(rows: EncodedRow[], predictions: ArrayLike<number | string>): void {
     const t = this.now();
-    for (let r = 0; r < rows.length; r++) {
+    // Block by block: the rows that fit in the open block, then seal it when full.
+    for (let r = 0; r < rows.length; ) {
       if (this.counter.rows === 0) this.first = t;
-      this.counter.add(rows[r]!, predictions[r]);
+      const to = Math.min(rows.length, r + this.blockRows - this.counter.rows);
+      this.counter.addRange(rows, predictions, r, to);
+      r = to;
       if (this.counter.rows >= this.blockRows) this.seal(t);
     }
     this.last = t;
