@@ -2,7 +2,7 @@
 // keep-alive on loopback. Beside it, in the same run, on the same model and rows: onnxruntime-node
 // in-process, a Flask server calling CatBoost's predict on the .cbm, and CatBoost's own predictor.
 //
-//   npm run bench:scoring [-- --seconds 2 --slices 6 --connections 8]
+//   npm run bench:scoring [-- --seconds 2 --slices 4 --connections 8]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { trainExample } from '../test/support/models.js';
 import { freePort } from '../test/support/wait.js';
 import { load, type Result } from './scoring/load.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, slices: { type: 'string', default: '6' }, connections: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, slices: { type: 'string', default: '4' }, connections: { type: 'string', default: '8' } } });
 const SECONDS = Number(values.seconds);
 /** Alternating slices per workload and side. */
 const SLICES = Number(values.slices);
@@ -99,8 +99,11 @@ try {
     await waitReady(`http://127.0.0.1:${port}/v2/health/ready`);
     return `http://127.0.0.1:${port}`;
   };
-  const plainUrl = await scorer(false);
-  const driftUrl = await scorer(true);
+  // Two processes of each, started plain, drift, drift, plain: the same server runs a few per cent
+  // faster or slower depending on when its process started (two identical servers measured 11 %
+  // apart), and this order cancels that out of the comparison.
+  const servers: { which: 'plain' | 'drift'; url: string }[] = [];
+  for (const which of ['plain', 'drift', 'drift', 'plain'] as const) servers.push({ which, url: await scorer(which === 'drift') });
   const worker = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--import', 'tsx', join(repoRoot, 'bench/scoring/raw-ort.ts'), modelDir, rowsFile], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(worker);
   const lines = createInterface({ input: worker.stdout! })[Symbol.asyncIterator]();
@@ -139,21 +142,24 @@ try {
         const r = await load(`${base}${w.path}`, w.bodies, w.rowsPer, w.connections, SECONDS, 0.5);
         return r;
       };
-      // Alternate the order, so neither side always runs first.
-      const order = round % 2 === 0 ? (['plain', 'drift', 'raw'] as const) : (['raw', 'drift', 'plain'] as const);
-      const got: Record<string, number> = {};
-      for (const which of order) {
-        if (which === 'raw') {
-          got.raw = await inProcess(w.rowsPer);
+      // Alternate the order, so no side always runs first; in-process sits in the middle.
+      const steps: ({ which: 'plain' | 'drift'; url: string } | 'raw')[] = [servers[0]!, servers[1]!, 'raw', servers[2]!, servers[3]!];
+      if (round % 2) steps.reverse();
+      const got: Record<string, number[]> = { plain: [], drift: [], raw: [] };
+      for (const step of steps) {
+        if (step === 'raw') {
+          const rate = await inProcess(w.rowsPer);
+          got.raw!.push(rate);
           const sum = rawSum.get(w.rowsPer) ?? { rows: 0, n: 0 };
-          rawSum.set(w.rowsPer, { rows: sum.rows + got.raw, n: sum.n + 1 });
+          rawSum.set(w.rowsPer, { rows: sum.rows + rate, n: sum.n + 1 });
           continue;
         }
-        const r = await measure(which === 'plain' ? plainUrl : driftUrl);
-        merge(`orchard serve${which === 'drift' ? ' + drift monitor' : ''}, ${w.label}`, r);
-        got[which] = r.rows / r.seconds;
+        const r = await measure(step.url);
+        merge(`orchard serve${step.which === 'drift' ? ' + drift monitor' : ''}, ${w.label}`, r);
+        got[step.which]!.push(r.rows / r.seconds);
       }
-      perSlice.push({ plain: got.plain!, drift: got.drift!, raw: got.raw! });
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      perSlice.push({ plain: mean(got.plain!), drift: mean(got.drift!), raw: mean(got.raw!) });
     }
     slices.set(w.label, perSlice);
   }
@@ -186,17 +192,16 @@ try {
     return { req: r.requests / r.seconds, rows: r.rows / r.seconds };
   };
   const s1 = rate('orchard serve, 1 row/request');
-  const s100 = rate('orchard serve, 100 rows/request');
-  const t100 = rate('orchard serve, 100-row OIP tensors/request');
-  const d1 = rate('orchard serve + drift monitor, 1 row/request');
-  const d100 = rate('orchard serve + drift monitor, 100 rows/request');
   const fl = rate('Flask + CatBoost predict, 1 row/request');
   console.log('\n| ratio, measured side by side in this run | value |');
   console.log('|---|---:|');
   console.log(`| orchard single-row req/s ÷ Flask single-row req/s | ${f(s1.req / fl.req, 1)}× |`);
-  console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs): OIP tensors / raw records | ${f((100 * t100.rows) / raw.batch100!, 0)} % / ${f((100 * s100.rows) / raw.batch100!, 0)} % |`);
-  const dt = rate('orchard serve + drift monitor, 100-row OIP tensors/request');
-  console.log(`| throughput lost with the drift monitor on (1 row / 100 raw records / 100-row OIP tensors) | ${f(100 * (1 - d1.req / s1.req), 1)} % / ${f(100 * (1 - d100.rows / s100.rows), 1)} % / ${f(100 * (1 - dt.rows / t100.rows), 1)} % |`);
+  // Within a workload, from its own slices: the in-process rate wanders between workloads too.
+  const sum = (label: string, key: 'plain' | 'drift' | 'raw') => slices.get(label)!.reduce((n, p) => n + p[key], 0);
+  const vsRaw = (label: string) => (100 * sum(label, 'plain')) / sum(label, 'raw');
+  const cost = (label: string) => 100 * (1 - sum(label, 'drift') / sum(label, 'plain'));
+  console.log(`| orchard batched rows/s ÷ in-process onnxruntime rows/s (100-row runs, same slices): OIP tensors / raw records | ${f(vsRaw('100-row OIP tensors/request'), 0)} % / ${f(vsRaw('100 rows/request'), 0)} % |`);
+  console.log(`| throughput lost with the drift monitor on, same slices (1 row / 100 raw records / 100-row OIP tensors) | ${f(cost('1 row/request'), 1)} % / ${f(cost('100 rows/request'), 1)} % / ${f(cost('100-row OIP tensors/request'), 1)} % |`);
   console.log(`| ONNX in-process rows/s ÷ CatBoost predict rows/s (1-row / 100-row runs) | ${f(raw.batch1! / native.batch1!, 2)} / ${f(raw.batch100! / native.batch100!, 2)} |`);
 
   // The spread: the same ratios within each slice.
