@@ -137,6 +137,9 @@ export class ControlPlane {
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
       '--allow-privileged=false',
+      // Off by default upstream, on in some distributions: setting blockOwnerDeletion on a child
+      // then needs update on the owner's finalizers. On here, so the chart's RBAC is proven with it.
+      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
       '--endpoint-reconciler-type=none',
       '--profiling=false',
       '--enable-priority-and-fairness=false',
