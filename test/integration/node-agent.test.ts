@@ -365,11 +365,14 @@ describe('the local node agent', () => {
     const startAgent = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'operator/src/local/node/cli.ts', '--kubeconfig', cp.kubeconfig, '--node-name', 'local-2', '--state-dir', second, '--pod-addresses', '127.0.1.0/24', '--shared-path', artifacts], {
         cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
+      // Its log lines are kept for a failure message rather than printed into the test run.
+      let log = '';
+      child.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
       await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', resolve);
-        child.once('exit', (code) => reject(new Error(`the node agent exited with ${code}`)));
+        child.once('exit', (code) => reject(new Error(`the node agent exited with ${code}:\n${log}`)));
       });
       return child;
     };

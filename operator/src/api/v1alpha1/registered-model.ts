@@ -47,12 +47,12 @@ export const autoscaling = withRules(
       check: (a) => a.minReplicas <= a.maxReplicas,
     },
   ],
-).describe('A HorizontalPodAutoscaler instead of fixed replicas.');
+).describe('A HorizontalPodAutoscaler instead of fixed replicas. Unset: the operator\'s default autoscaler if the install turns one on (chart value scorer.autoscaling), else fixed replicas.');
 
 export const serving = z
   .object({
     mode: z.enum(['Online', 'None']).default('Online').describe('Online: serve the champion over HTTP. None: registry only.'),
-    replicas: z.int32().min(0).max(1000).default(1).describe('Scoring Pods when autoscaling is unset.'),
+    replicas: z.int32().min(0).max(1000).default(1).describe('Scoring Pods when no autoscaler applies (0 serves nothing, and no default autoscaler applies either).'),
     autoscaling: autoscaling.optional(),
     canary: z
       .object({ challengerPercent: z.int32().min(1).max(99).describe('Share of requests, in percent, routed to the challenger.') })
