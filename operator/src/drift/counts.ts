@@ -133,22 +133,23 @@ export class DriftCounter {
    * class label (MulticlassClassification); see driftPrediction. Left out, it counts as missing.
    */
   add(row: EncodedRow, prediction?: number | string): void {
-    this.addRange([row], prediction === undefined ? undefined : [prediction], 0, 1);
+    this.count(row, prediction);
+    this.current.rows++;
   }
 
   /** Rows [from, to) of a batch, with their predictions (see add). */
   addRange(rows: EncodedRow[], predictions: ArrayLike<number | string> | undefined, from: number, to: number): void {
-    const { steps, slots, predictionSlot } = this;
-    const c = this.current;
-    for (let r = from; r < to; r++) {
-      const row = rows[r]!;
-      for (let i = 0; i < steps.length; i++) {
-        const step = steps[i]!;
-        slots[i]![step.slot(row[step.column])]!++;
-      }
-      if (predictionSlot) c.prediction![predictionSlot(predictions?.[r])]!++;
+    for (let r = from; r < to; r++) this.count(rows[r]!, predictions?.[r]);
+    this.current.rows += to - from;
+  }
+
+  private count(row: EncodedRow, prediction: number | string | undefined): void {
+    const { steps, slots } = this;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      slots[i]![step.slot(row[step.column])]!++;
     }
-    c.rows += to - from;
+    if (this.predictionSlot) this.current.prediction![this.predictionSlot(prediction)]!++;
   }
 
   /** Rows counted since the last take(). */

@@ -7,14 +7,14 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { parseCsv } from '../artifacts/csv.js';
 import { applyObjects, loadKubeConfig, requestJson, type KubeObject } from '../kube/client.js';
 import type { KubeConfig } from '../kube/kubeconfig.js';
 import { startOperator } from '../operator.js';
+import { findCondition } from '../runtime/conditions.js';
 import { silentLogger } from '../runtime/log.js';
 import { ControlPlane } from './control-plane.js';
-import { installCrds } from './manifests.js';
+import { installCrds, readManifests } from './manifests.js';
 import { LOCAL_RUNTIME_IMAGE, startNodeAgent, type NodeAgent } from './node-agent.js';
 
 export interface StoryOptions {
@@ -60,11 +60,20 @@ const API = '/apis/orchard.dev/v1alpha1';
 const MODEL = 'salaries';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `probe` until it returns a value; throws with `what` after `timeoutMs`. */
+/** A step that failed for good (a run or job failed): waiting longer will not help. */
+class StoryFailure extends Error {}
+
+/**
+ * Polls `probe` until it returns a value; throws with `what` after `timeoutMs`. A probe's error is
+ * retried (the API server or an endpoint may be briefly unavailable) unless it is a StoryFailure.
+ */
 async function until<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs: number, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const got = await probe().catch(() => undefined);
+    const got = await probe().catch((err) => {
+      if (err instanceof StoryFailure) throw err;
+      return undefined;
+    });
     if (got) return got;
     if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
     await sleep(everyMs);
@@ -73,10 +82,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 
 /** The example's RegisteredModel and TrainingRun, with local artifact paths and, for tests, small settings. */
 function manifests(root: string, small: boolean): { model: any; run: any } {
-  const docs = readFileSync(join(root, 'data', 'examples', 'salaries.yaml'), 'utf8')
-    .split(/^---$/m)
-    .map((d) => parse(d))
-    .filter(Boolean);
+  const docs = readManifests<any>(join(root, 'data', 'examples', 'salaries.yaml'));
   const model = docs.find((d) => d.kind === 'RegisteredModel');
   const run = docs.find((d) => d.kind === 'TrainingRun');
   // Drift is read every few seconds here; a retrain a session is plenty.
@@ -101,7 +107,7 @@ function recentRecords(root: string, columns: { name: string; type: string }[]):
 }
 
 const get = (kc: KubeConfig, path: string) => requestJson(kc, 'GET', path).catch(() => undefined);
-const condition = (o: any, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
+const condition = (o: any, type: string): any => findCondition(o?.status?.conditions, type);
 
 /**
  * Makes `cidr` local to this machine when it is not yet, so Pods can listen on its addresses.
@@ -361,8 +367,8 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
       'the ScoringJob to finish',
       async () => {
         const sj = await get(kc, `${API}/namespaces/${NS}/scoringjobs/salaries-2024`);
-        const done = condition(sj, 'Succeeded') ?? condition(sj, 'Complete');
-        if (done?.status === 'False') throw new Error(`ScoringJob failed: ${done.message}`);
+        const done = condition(sj, 'Succeeded');
+        if (done?.status === 'False') throw new StoryFailure(`ScoringJob failed: ${done.message}`);
         return done?.status === 'True' ? sj : undefined;
       },
       minutes * 60_000,
@@ -405,7 +411,7 @@ async function followRun(kc: KubeConfig, name: string, say: (line: string) => vo
         last = line;
         say(`   TrainingRun ${name}: ${c?.reason ?? 'Pending'}${r?.status?.step ? ` (step ${r.status.step})` : ''}${c?.message ? `: ${c.message}` : ''}`);
       }
-      if (c?.status === 'False') throw new Error(`TrainingRun ${name} failed: ${c.message}`);
+      if (c?.status === 'False') throw new StoryFailure(`TrainingRun ${name} failed: ${c.message}`);
       if (c?.status === 'True') {
         say(`   TrainingRun ${name}: ${r.status.headlineMetric ?? ''} in ${r.status.duration ?? '?'}; top features ${(r.status.topFeatures ?? []).slice(0, 3).map((f: any) => f.name).join(', ')}`);
         return true;

@@ -26,8 +26,8 @@ export interface ScoringAppOptions {
   drift?: DriftSender;
   /** Picks the challenger for a request: random below percent unless a test fixes it. */
   random?: () => number;
-  /** Where unexpected failures are logged (JSON lines on stderr by default). */
-  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Where unexpected failures are logged: the scorer's own log. */
+  log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export const VERSION_HEADER = 'orchard-model-version';
@@ -111,7 +111,7 @@ interface ScoringRoute {
 export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   const { state, metrics } = options;
   const random = options.random ?? Math.random;
-  const logError = options.log ?? ((msg, fields) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`));
+  const logError = options.log;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -198,7 +198,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     } catch (err) {
       status = statusOf(err);
       if (status >= 500) logError('scoring failed', { route: route.route, error: (err as Error)?.stack ?? String(err) });
-      text = JSON.stringify({ error: messageOf(err, options.maxBodyBytes) });
+      text = JSON.stringify({ error: messageOf(err) });
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
     if (version !== undefined) headers[VERSION_HEADER] = String(version);
@@ -236,7 +236,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     if (res.headersSent) return next(err);
     const status = statusOf(err);
     if (status >= 500) logError('request failed', { path: req.path, error: (err as Error)?.stack ?? String(err) });
-    res.status(status).json({ error: messageOf(err, options.maxBodyBytes) });
+    res.status(status).json({ error: messageOf(err) });
   });
 
   async function score(model: ServedModel, rows: EncodedRow[]): Promise<ModelOutputs> {
@@ -286,17 +286,15 @@ function routeOf(path: string, method: string): Route {
 
 function statusOf(err: unknown): number {
   if (err instanceof RequestError) return err.status;
-  const status = (err as { status?: unknown; type?: unknown })?.status;
-  // body-parser's own errors (malformed JSON, body too large, bad encoding) are the client's.
+  const status = (err as { status?: unknown })?.status;
+  // express's own client errors (a path that does not decode) are the client's.
   if (typeof status === 'number' && status >= 400 && status < 500) return 400;
   return 500;
 }
 
-function messageOf(err: unknown, maxBodyBytes: number): string {
+function messageOf(err: unknown): string {
   if (err instanceof RequestError) return err.message;
-  const e = err as { type?: string; message?: string; status?: number };
-  if (e?.type === 'entity.too.large') return `request body: over the limit of ${maxBodyBytes} bytes: send fewer rows per request`;
-  if (e?.type === 'entity.parse.failed') return `request body: malformed JSON: ${e.message}`;
+  const e = err as { message?: string; status?: number };
   if (typeof e?.status === 'number' && e.status < 500) return `request body: ${e.message}`;
   return 'internal error: the request could not be scored; it has been logged';
 }

@@ -43,7 +43,7 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
       : undefined;
   if (spec.driftUrl && !champion.profile) log('no reference-profile.json with the model: drift is not monitored', { model: spec.model, version: spec.version });
   const state: ScoringState = { champion, ...(challenger ? { challenger: { model: challenger, percent: spec.challenger!.percent } } : {}), ready: true, draining: false };
-  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, ...(drift ? { drift } : {}) });
+  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, log, ...(drift ? { drift } : {}) });
   const server = await listen(app, spec.port, options.host);
   // Keep-alive sockets outlive a proxy's idle timeout: the proxy closes first, never mid-request.
   server.keepAliveTimeout = 65_000;

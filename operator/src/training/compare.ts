@@ -37,8 +37,7 @@ export function incompatibility(champion: InputSchema, candidate: InputSchema): 
  */
 export async function scoreChampion(compareWith: CompareWith, candidate: InputSchema, rows: EncodedRow[], labels: number[], gcs?: Storage): Promise<Comparison> {
   const store = gcs ? { gcs } : {};
-  const prefix = compareWith.uri.endsWith('/') ? compareWith.uri : `${compareWith.uri}/`;
-  const [schemaBytes, onnx] = await Promise.all([readArtifact(prefix, 'input-schema.json', store), readArtifact(prefix, 'model.onnx', store)]);
+  const [schemaBytes, onnx] = await Promise.all([readArtifact(compareWith.uri, 'input-schema.json', store), readArtifact(compareWith.uri, 'model.onnx', store)]);
   const champion = inputSchema.parse(JSON.parse(schemaBytes.toString('utf8')));
   const problem = incompatibility(champion, candidate);
   if (problem) return { version: compareWith.version, skipped: problem };
