@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startProcess, tailOf, type Managed } from './process.js';
+import { pidAlive, startProcess, tailOf, type Managed } from './process.js';
 import { toolPath } from './toolchain.js';
 
 export interface ControlPlaneOptions {
@@ -40,21 +40,13 @@ export function sweepStaleControlPlanes(baseDir = tmpdir()): string[] {
     } catch {
       continue; // still being created, or not ours
     }
-    if (!pidAlive(owner)) {
+    // 0: an owner file read while it was being written; its owner is alive.
+    if (owner !== 0 && !pidAlive(owner)) {
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);
     }
   }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class ControlPlane {

@@ -9,10 +9,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { apiErrorMessage, requestJson, statusCode, type KubeConfig } from '../kube/client.js';
 import { makeInformer, type Informer } from '../kube/informer.js';
+import { leasePath, microTime } from '../runtime/leader-election.js';
 import type { Fields, Logger } from '../runtime/log.js';
+import { pidAlive } from './process.js';
 import { AddressPool, checkLocal, isLoopback } from './node/addresses.js';
 import { orchardRuntimeImage, type LocalImage } from './node/images.js';
-import { buildLease, buildNode, buildNodeStatus, DEFAULT_CAPACITY, LEASE_DURATION_SECONDS, microTime, nodeLabels, type NodeShape } from './node/node-object.js';
+import { buildLease, buildNode, buildNodeStatus, DEFAULT_CAPACITY, LEASE_DURATION_SECONDS, nodeLabels, type NodeShape } from './node/node-object.js';
 import type { Pod } from './node/pod-spec.js';
 import { PodWorker } from './node/pod-worker.js';
 import { FIELD_MANAGER } from './node/status-writer.js';
@@ -188,13 +190,13 @@ async function postNodeStatus(kc: KubeConfig, shape: NodeShape, now: Date): Prom
 }
 
 async function renewLease(kc: KubeConfig, nodeName: string, nodeUid: string, now: Date): Promise<void> {
-  const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${encodeURIComponent(nodeName)}`;
+  const path = leasePath('kube-node-lease', nodeName);
   try {
     const lease = await requestJson(kc, 'GET', path);
-    await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: { ...lease, spec: { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now) } } });
+    await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: { ...lease, spec: { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now.getTime()) } } });
   } catch (err) {
     if (statusCode(err) !== 404) throw err;
-    await requestJson(kc, 'POST', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases?fieldManager=${FIELD_MANAGER}`, { body: buildLease(nodeName, nodeUid, now) });
+    await requestJson(kc, 'POST', `${leasePath('kube-node-lease')}?fieldManager=${FIELD_MANAGER}`, { body: buildLease(nodeName, nodeUid, now) });
   }
 }
 
@@ -207,16 +209,6 @@ function lockStateDir(stateDir: string): () => void {
   }
   writeFileSync(file, String(process.pid));
   return () => rmSync(file, { force: true });
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A line function becomes a logger of `message key=value …` lines. */

@@ -39,8 +39,8 @@ export function startProcess(name: string, command: string, args: string[], logF
   const stop = async (timeoutMs = 5000): Promise<void> => {
     if (stopping || child.exitCode !== null || child.signalCode !== null) return;
     stopping = true;
-    killGroup(child, 'SIGTERM');
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), timeoutMs);
+    killGroup(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(timer);
     log.end();
@@ -56,12 +56,24 @@ export function tailOf(file: string, lines = 20): string {
   }
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
+/** Signals a process group (a process spawned detached leads its own); nothing if it is gone. */
+export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
   try {
-    process.kill(-child.pid, signal);
+    process.kill(-pid, signal);
   } catch {
     // already gone
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, but is not ours to signal). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -69,6 +81,6 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const child of live) killGroup(child, 'SIGKILL');
+    for (const child of live) killGroup(child.pid, 'SIGKILL');
   });
 }

@@ -2,7 +2,6 @@
 // image's ENTRYPOINT, ENV and WORKDIR written in the image's own paths, plus where those paths are
 // in this checkout. Containers then see the same command lines and environment as in the image,
 // with every image path mapped to a local one (./rewrite.ts).
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from '../toolchain.js';
 
@@ -93,11 +92,4 @@ export function resolveExecutable(entry: LocalImage, name: string): string[] | u
   if (first === path || !(first! in entry.executables)) return argv;
   const inner = resolveExecutable(entry, first!);
   return inner && [...inner, ...rest];
-}
-
-/** What an image lacks to run here (a missing venv or node_modules), as a sentence; undefined when complete. */
-export function missingPieces(entry: LocalImage): string | undefined {
-  const missing = Object.entries(entry.paths).filter(([, local]) => !existsSync(local));
-  if (missing.length === 0) return undefined;
-  return `${missing.map(([image, local]) => `${image} (${local})`).join(', ')} not found here: run \`npm run setup\``;
 }

@@ -1,5 +1,6 @@
 // The Node and its Lease, as a kubelet registers and renews them. Pure.
 import { rfc3339 } from '../../runtime/conditions.js';
+import { microTime } from '../../runtime/leader-election.js';
 
 export const LEASE_DURATION_SECONDS = 40;
 export const AGENT_VERSION = '0.1.0';
@@ -80,11 +81,6 @@ export function buildNodeStatus(shape: NodeShape, current: { conditions?: { type
   };
 }
 
-/** MicroTime, as Lease renewTime wants it. */
-export function microTime(now: Date): string {
-  return now.toISOString().replace(/Z$/, '000Z');
-}
-
 export function buildLease(nodeName: string, nodeUid: string, now: Date): Record<string, any> {
   return {
     apiVersion: 'coordination.k8s.io/v1',
@@ -95,6 +91,6 @@ export function buildLease(nodeName: string, nodeUid: string, now: Date): Record
       // Removed with its Node, as the kubelet's is.
       ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: nodeUid }],
     },
-    spec: { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now) },
+    spec: { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now.getTime()) },
   };
 }

@@ -386,7 +386,8 @@ export class PodWorker {
   /** Frees the Pod's address and timers; its status keeps the address, as the kubelet's does. */
   private release(): void {
     clearTimeout(this.deadline);
-    this.ctx.addresses.release(this.uid, this.runtime.podIP);
+    // A Pod that never started (refused, or deleted first) holds the address reserved for it from its status.
+    this.ctx.addresses.release(this.uid, this.runtime.podIP ?? this.pod.status?.podIP);
   }
 
   /** Volumes and scratch space go with the Pod; container logs stay for reading. */

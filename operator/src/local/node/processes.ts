@@ -9,6 +9,7 @@
 // watchdog then kills the whole group. The supervisor's pid is also written to a file, so a new
 // agent sweeps what an old one left if the watchdog could not run.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { killGroup } from '../process.js';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -131,14 +132,6 @@ function readExitCode(file: string): number | undefined {
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
   } catch {
     // already gone
   }
