@@ -73,6 +73,7 @@ describe('the profiles', () => {
     expect(gke.build.local.push).toBe(true);
     expect(gke.build.artifacts.map((a: any) => a.image)).toContain('orchard-runtime-gpu');
     expect(gke.deploy.helm.releases[0].setValues['gpuTrainerImage.enabled']).toBe(true);
+    expect(gke.deploy.helm.releases[0].setValues['scorer.autoscaling.enabled']).toBe(true);
     expect(gke.deploy.helm.releases[0].setValueTemplates.artifactRoot).toMatch(/^gs:\/\//);
   });
 });
