@@ -41,7 +41,16 @@ function mapped(feature: { valueMap?: Record<string, string> | undefined }, valu
 export function categoryText(value: RawValue): string {
   if (isMissing(value)) return MISSING_CATEGORY;
   const text = typeof value === 'string' ? value : String(value);
-  return /[\t\r\n]/.test(text) ? text.replace(/[\t\r\n]/g, ' ') : text;
+  return hasTabOrBreak(text) ? text.replace(/[\t\r\n]/g, ' ') : text;
+}
+
+/** A character scan: several times cheaper than a regular expression on the short texts categories are. */
+function hasTabOrBreak(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 9 || c === 10 || c === 13) return true;
+  }
+  return false;
 }
 
 /** Parses a number the way a user means it: decimal text or a JSON number; NaN for missing. */
@@ -122,16 +131,19 @@ export type EncodedRow = (number | string)[];
 export function recordEncoder(schema: InputSchema): (read: RecordReader) => EncodedRow {
   const steps = schema.features.columns.map((f) => {
     const column = sourceColumn(f);
+    // Mapping is compiled away for the features without a valueMap: these steps run per row served.
+    const map = f.valueMap === undefined ? (v: RawValue) => v : (v: RawValue) => mapped(f, v);
     if (f.type === 'Numeric') {
       const fill = f.missing === undefined ? Number.NaN : Number(f.missing);
+      const name = f.name;
       return (read: RecordReader, out: EncodedRow) => {
-        const v = numericValue(mapped(f, read(column)), f.name);
+        const v = numericValue(map(read(column)), name);
         out.push(Number.isNaN(v) ? fill : v);
       };
     }
     if (f.type === 'Categorical') {
       return (read: RecordReader, out: EncodedRow) => {
-        out.push(categoryText(mapped(f, read(column))));
+        out.push(categoryText(map(read(column))));
       };
     }
     const labels = schema.multiLabel[f.name] ?? [];

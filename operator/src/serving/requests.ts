@@ -35,23 +35,35 @@ export function parseInstances(body: unknown, model: ServedModel, maxRows: numbe
   const instances = body.instances;
   if (!Array.isArray(instances)) throw bad(`instances: expected an array of records, got ${describe(instances)}`);
   checkBatch(instances.length, maxRows, 'instances');
-  const known = new Set(model.columns);
-  return instances.map((record, i) => {
-    const where = `instances[${i}]`;
-    if (!isObject(record)) throw bad(`${where}: expected a record {"column": value, ...}, got ${describe(record)}`);
-    for (const key of Object.keys(record)) {
-      if (!known.has(key)) throw bad(`${where}.${key}: unknown field: the model reads ${model.columns.join(', ')}`);
-    }
-    for (const column of model.columns) {
-      if (!(column in record)) throw bad(`${where}.${column}: missing: every record carries every column the model reads (null for a missing value)`);
-    }
+  const columns = model.columns;
+  const rows: EncodedRow[] = new Array(instances.length);
+  for (let i = 0; i < instances.length; i++) {
+    const record: unknown = instances[i];
+    if (!isObject(record)) throw bad(`instances[${i}]: expected a record {"column": value, ...}, got ${describe(record)}`);
+    // The common case in one pass: exactly the model's columns, each its own. Anything else gets
+    // the field-by-field check, which names what is wrong.
+    let keys = 0;
+    for (const _ in record) keys++;
+    let exact = keys === columns.length;
+    for (let c = 0; exact && c < columns.length; c++) exact = Object.hasOwn(record, columns[c]!);
+    if (!exact) checkFields(record, i, model);
     try {
-      return model.encode(jsonRecordReader(record));
+      rows[i] = model.encode(jsonRecordReader(record));
     } catch (err) {
-      if (err instanceof FeatureError) throw bad(`${where}.${err.message}`);
+      if (err instanceof FeatureError) throw bad(`instances[${i}].${err.message}`);
       throw err;
     }
-  });
+  }
+  return rows;
+}
+
+function checkFields(record: Record<string, unknown>, i: number, model: ServedModel): void {
+  for (const key of Object.keys(record)) {
+    if (!model.columns.includes(key)) throw bad(`instances[${i}].${key}: unknown field: the model reads ${model.columns.join(', ')}`);
+  }
+  for (const column of model.columns) {
+    if (!(column in record)) throw bad(`instances[${i}].${column}: missing: every record carries every column the model reads (null for a missing value)`);
+  }
 }
 
 /** Open Inference Protocol datatypes each model input accepts. */
