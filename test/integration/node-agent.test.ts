@@ -135,13 +135,14 @@ function httpJson(url: string, body?: unknown): Promise<{ status: number; json: 
 
 beforeAll(async () => {
   const started = Date.now();
-  cp = await ControlPlane.start({ scheduler: true, timeoutMs: 60_000 });
+  cp = await ControlPlane.start({ scheduler: true, nodes: [NODE, 'local-2'], timeoutMs: 60_000 });
   kc = loadKubeConfig(cp.kubeconfig);
   stateDir = await mkdtemp(join(tmpdir(), 'orchard-node-'));
   // A host directory Pods share, as they would share a bucket: publish writes here, the scorer reads.
   artifacts = await mkdtemp(join(tmpdir(), 'orchard-node-artifacts-'));
+  // The agents run as kubelets do: with their node's identity, under the Node authorizer and NodeRestriction.
   agent = await startNodeAgent({
-    kc,
+    kc: loadKubeConfig(cp.nodeKubeconfig(NODE)),
     nodeName: NODE,
     repoRoot,
     stateDir,
@@ -171,6 +172,14 @@ describe('the local node agent', () => {
     expect(node.status.allocatable).toMatchObject({ cpu: '32', memory: '128Gi', pods: '110' });
     const lease = await get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${NODE}`);
     expect(lease.spec).toMatchObject({ holderIdentity: NODE, leaseDurationSeconds: 40 });
+  });
+
+  it('acts with its node\'s identity: its own Node and Lease, not a Secret that no Pod of its node uses', async () => {
+    const asNode = loadKubeConfig(cp.nodeKubeconfig(NODE));
+    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/secrets`, { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'not-for-nodes' }, stringData: { key: 'value' } } });
+    await expect(requestJson(asNode, 'GET', `/api/v1/namespaces/${ns}/secrets/not-for-nodes`)).rejects.toMatchObject({ code: 403 });
+    await expect(requestJson(asNode, 'GET', `/api/v1/namespaces/${ns}/secrets`)).rejects.toMatchObject({ code: 403 });
+    expect((await requestJson(asNode, 'GET', `/api/v1/nodes/${NODE}`)).metadata.name).toBe(NODE);
   });
 
   it('runs the training Job as the operator builds it: init containers in order, the run summary as termination message, the Job Complete', async () => {
@@ -363,7 +372,7 @@ describe('the local node agent', () => {
   it('leaves no container process behind when the agent is SIGKILLed, and a new agent runs the Pod again', async () => {
     const second = await mkdtemp(join(tmpdir(), 'orchard-node-2-'));
     const startAgent = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'operator/src/local/node/cli.ts', '--kubeconfig', cp.kubeconfig, '--node-name', 'local-2', '--state-dir', second, '--pod-addresses', '127.0.1.0/24', '--shared-path', artifacts], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'operator/src/local/node/cli.ts', '--kubeconfig', cp.nodeKubeconfig('local-2'), '--node-name', 'local-2', '--state-dir', second, '--pod-addresses', '127.0.1.0/24', '--shared-path', artifacts], {
         cwd: repoRoot,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

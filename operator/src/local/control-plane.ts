@@ -20,6 +20,11 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** How long start() may take before it fails. */
   timeoutMs?: number;
+  /**
+   * Nodes that get a kubelet's identity (`system:node:<name>` in `system:nodes`), limited by the
+   * Node authorizer and NodeRestriction as a kubelet is: see nodeKubeconfig().
+   */
+  nodes?: string[];
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
@@ -66,7 +71,7 @@ export class ControlPlane {
     const cp = new ControlPlane(dir, options.log ?? (() => {}));
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     try {
-      await cp.boot(options.scheduler ?? false, deadline);
+      await cp.boot(options.scheduler ?? false, options.nodes ?? [], deadline);
       return cp;
     } catch (err) {
       await cp.stop();
@@ -74,7 +79,7 @@ export class ControlPlane {
     }
   }
 
-  private async boot(withScheduler: boolean, deadline: number): Promise<void> {
+  private async boot(withScheduler: boolean, nodes: string[], deadline: number): Promise<void> {
     const t0 = Date.now();
     const dir = this.dir;
     for (const sub of ['etcd', 'pki', 'logs']) mkdirSync(join(dir, sub), { recursive: true });
@@ -99,12 +104,14 @@ export class ControlPlane {
     // Credentials: static bearer tokens per identity, and a service-account signing key.
     const pki = join(dir, 'pki');
     const tokens = { admin: hex(), controllerManager: hex(), scheduler: hex() };
+    const nodeTokens = new Map(nodes.map((name) => [name, hex()]));
     writeFileSync(
       join(pki, 'tokens.csv'),
       [
         `${tokens.admin},orchard-admin,orchard-admin,"system:masters"`,
         `${tokens.controllerManager},system:kube-controller-manager,system:kube-controller-manager`,
         `${tokens.scheduler},system:kube-scheduler,system:kube-scheduler`,
+        ...[...nodeTokens].map(([name, token]) => `${token},system:node:${name},system:node:${name},"system:nodes"`),
       ].join('\n') + '\n',
       { mode: 0o600 },
     );
@@ -123,7 +130,8 @@ export class ControlPlane {
       `--secure-port=${apiPort}`,
       `--cert-dir=${pki}`,
       `--token-auth-file=${join(pki, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
+      // Node first, as in clusters built by kubeadm: a node identity reaches only what its Pods use.
+      '--authorization-mode=Node,RBAC',
       `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
       `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
@@ -131,7 +139,8 @@ export class ControlPlane {
       '--allow-privileged=false',
       // Off by default upstream, on in some distributions: setting blockOwnerDeletion on a child
       // then needs update on the owner's finalizers. On here, so the chart's RBAC is proven with it.
-      '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
+      // NodeRestriction: a node identity may change only its own Node, Lease and Pods.
+      '--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement',
       '--endpoint-reconciler-type=none',
       '--profiling=false',
       '--enable-priority-and-fairness=false',
@@ -144,6 +153,7 @@ export class ControlPlane {
 
     this.kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(this.kubeconfig, kubeconfigYaml(this.server, this.caFile, 'orchard-admin', tokens.admin), { mode: 0o600 });
+    for (const [name, token] of nodeTokens) writeFileSync(this.nodeKubeconfig(name), kubeconfigYaml(this.server, this.caFile, `system:node:${name}`, token), { mode: 0o600 });
     const kcmConfig = join(pki, 'controller-manager.kubeconfig');
     writeFileSync(kcmConfig, kubeconfigYaml(this.server, this.caFile, 'system:kube-controller-manager', tokens.controllerManager), { mode: 0o600 });
 
@@ -197,6 +207,11 @@ export class ControlPlane {
     const managed = startProcess(tool, toolPath(tool), args, join(this.dir, 'logs', `${tool}.log`));
     this.processes.push(managed);
     return managed;
+  }
+
+  /** The kubeconfig of a node named in the options: the identity a kubelet on that node has. */
+  nodeKubeconfig(name: string): string {
+    return join(this.dir, 'pki', `node-${name}.kubeconfig`);
   }
 
   /** GET a path of the API server as the admin; true on 2xx. */

@@ -58,6 +58,7 @@ export interface StorySummary {
 const NS = 'default';
 const API = '/apis/orchard.dev/v1alpha1';
 const MODEL = 'salaries';
+const NODE_NAME = 'orchard-local';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A step that failed for good (a run or job failed): waiting longer will not help. */
@@ -224,7 +225,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
   mkdirSync(stateDir, { recursive: true });
 
   say('1. starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
-  const cp = await ControlPlane.start({ scheduler: true, baseDir: stateDir, log: (l) => say(`   ${l}`) });
+  const cp = await ControlPlane.start({ scheduler: true, nodes: [NODE_NAME], baseDir: stateDir, log: (l) => say(`   ${l}`) });
   let range: Awaited<ReturnType<typeof podRange>> | undefined;
   const kc = loadKubeConfig(cp.kubeconfig);
   let agent: NodeAgent | undefined;
@@ -246,7 +247,8 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
     // The agent's own lines (a Pod bound, a container started or exited) go to a file; the story says what matters.
     const agentLog = createWriteStream(join(stateDir, 'node-agent.log'), { flags: 'a' });
     range = await podRange(options.podAddresses ?? process.env.ORCHARD_POD_ADDRESSES ?? '198.18.77.0/24', say);
-    agent = await startNodeAgent({ kc, nodeName: 'orchard-local', repoRoot: root, stateDir: join(stateDir, 'node'), podAddresses: range.cidr, sharedPaths: [root, stateDir], log: (l) => agentLog.write(`${new Date().toISOString()} ${l}\n`) });
+    // The agent acts as a kubelet does: with its node's identity, which reaches only its own Pods.
+    agent = await startNodeAgent({ kc: loadKubeConfig(cp.nodeKubeconfig(NODE_NAME)), nodeName: NODE_NAME, repoRoot: root, stateDir: join(stateDir, 'node'), podAddresses: range.cidr, sharedPaths: [root, stateDir], log: (l) => agentLog.write(`${new Date().toISOString()} ${l}\n`) });
     say(`   node ${agent.nodeName} registered: it runs Pods as local processes on ${range.cidr} (its log: ${join(stateDir, 'node-agent.log')}; Pod logs under ${join(stateDir, 'node', 'pods')})`);
     const operator = await startOperator(
       {

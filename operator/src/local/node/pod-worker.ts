@@ -419,7 +419,8 @@ export class PodWorker {
   }
 
   private retryDelay(attempt: number): number {
-    return Math.min(1000 * 2 ** attempt, 30_000);
+    // Soon at first: a Pod just bound may wait a moment for the Node authorizer to link its volumes to this node.
+    return Math.min(250 * 2 ** attempt, 30_000);
   }
 
   private ips() {
