@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
 import { loadKubeConfig, requestJson, type KubeConfig } from '../../operator/src/kube/client.js';
 import { ControlPlane } from '../../operator/src/local/control-plane.js';
-import { startNodeAgent, type NodeAgent } from '../../operator/src/local/node-agent.js';
+import { leaseRenewer, startNodeAgent, type NodeAgent } from '../../operator/src/local/node-agent.js';
 import { orchardRuntimeImage } from '../../operator/src/local/node/images.js';
 import { runPipeline, type PipelineOptions } from '../../operator/src/training/pipeline.js';
 import { repoRoot } from '../support/cluster.js';
@@ -180,6 +180,29 @@ describe('the local node agent', () => {
     await expect(requestJson(asNode, 'GET', `/api/v1/namespaces/${ns}/secrets/not-for-nodes`)).rejects.toMatchObject({ code: 403 });
     await expect(requestJson(asNode, 'GET', `/api/v1/namespaces/${ns}/secrets`)).rejects.toMatchObject({ code: 403 });
     expect((await requestJson(asNode, 'GET', `/api/v1/nodes/${NODE}`)).metadata.name).toBe(NODE);
+  });
+
+  it('renews a Lease across another writer\'s update and a deletion', async () => {
+    const path = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/lease-test';
+    // The Lease is owned by its Node, which must exist or the garbage collector removes the Lease
+    // under the test: an unschedulable one, so no Pod lands there.
+    const node = await requestJson(kc, 'POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'lease-test' }, spec: { unschedulable: true } } });
+    const renew = leaseRenewer(kc, 'lease-test', node.metadata.uid);
+    const at = (s: number) => new Date(Date.UTC(2026, 10, 23, 12, 0, s));
+    const renewTime = async () => (await get(path)).spec.renewTime as string;
+    await renew(at(0)); // created
+    await renew(at(10));
+    expect(await renewTime()).toBe('2026-11-23T12:00:10.000000Z');
+    // Someone else wrote it meanwhile: the cached copy is stale (409), so it reads and updates.
+    const lease = await get(path);
+    await requestJson(kc, 'PUT', path, { body: { ...lease, metadata: { ...lease.metadata, labels: { touched: 'yes' } } } });
+    await renew(at(20));
+    expect(await get(path)).toMatchObject({ metadata: { labels: { touched: 'yes' } }, spec: { renewTime: '2026-11-23T12:00:20.000000Z', holderIdentity: 'lease-test' } });
+    // Deleted: created again.
+    await requestJson(kc, 'DELETE', path);
+    await renew(at(30));
+    expect(await renewTime()).toBe('2026-11-23T12:00:30.000000Z');
+    await requestJson(kc, 'DELETE', '/api/v1/nodes/lease-test');
   });
 
   it('runs the training Job as the operator builds it: init containers in order, the run summary as termination message, the Job Complete', async () => {

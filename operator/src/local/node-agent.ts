@@ -93,9 +93,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     if (isLoopback(addresses.cidr)) log.info('Pod addresses are loopback addresses: the API server keeps them out of EndpointSlices (docs/local.md)', { range: addresses.cidr });
     const node = await registerNode(kc, shape, now());
     log.info('node registered', { uid: node.metadata.uid });
-    await renewLease(kc, nodeName, node.metadata.uid, now());
+    const renewLease = leaseRenewer(kc, nodeName, node.metadata.uid);
+    await renewLease(now());
     timers.push(
-      setInterval(() => void renewLease(kc, nodeName, node.metadata.uid, now()).catch((err) => log.error('renewing the node lease failed', { err: apiErrorMessage(err) })), LEASE_RENEW_MS),
+      setInterval(() => void renewLease(now()).catch((err) => log.error('renewing the node lease failed', { err: apiErrorMessage(err) })), LEASE_RENEW_MS),
       setInterval(() => void postNodeStatus(kc, shape, now()).catch((err) => log.error('posting node status failed', { err: apiErrorMessage(err) })), NODE_STATUS_MS),
     );
 
@@ -189,15 +190,31 @@ async function postNodeStatus(kc: KubeConfig, shape: NodeShape, now: Date): Prom
   await requestJson(kc, 'PUT', `${path}/status?fieldManager=${FIELD_MANAGER}`, { body: { ...node, status: { ...node.status, ...buildNodeStatus(shape, node.status, now) } } });
 }
 
-async function renewLease(kc: KubeConfig, nodeName: string, nodeUid: string, now: Date): Promise<void> {
+/**
+ * Renews the node's Lease as the kubelet's lease controller does: an update of the Lease it last
+ * wrote, one request a beat; a GET (or a create) only when that copy is missing or stale.
+ */
+export function leaseRenewer(kc: KubeConfig, nodeName: string, nodeUid: string): (now: Date) => Promise<void> {
   const path = leasePath('kube-node-lease', nodeName);
-  try {
-    const lease = await requestJson(kc, 'GET', path);
-    await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: { ...lease, spec: { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now.getTime()) } } });
-  } catch (err) {
-    if (statusCode(err) !== 404) throw err;
-    await requestJson(kc, 'POST', `${leasePath('kube-node-lease')}?fieldManager=${FIELD_MANAGER}`, { body: buildLease(nodeName, nodeUid, now) });
-  }
+  let latest: any;
+  const renewed = (lease: any, now: Date) => ({ ...lease, spec: { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(now.getTime()) } });
+  return async (now) => {
+    if (latest) {
+      try {
+        latest = await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: renewed(latest, now) });
+        return;
+      } catch (err) {
+        latest = undefined;
+        if (statusCode(err) !== 409 && statusCode(err) !== 404) throw err;
+      }
+    }
+    try {
+      latest = await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: renewed(await requestJson(kc, 'GET', path), now) });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+      latest = await requestJson(kc, 'POST', `${leasePath('kube-node-lease')}?fieldManager=${FIELD_MANAGER}`, { body: buildLease(nodeName, nodeUid, now) });
+    }
+  };
 }
 
 /** One agent per state directory: a second would run the same Pods' processes twice. */
