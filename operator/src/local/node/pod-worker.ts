@@ -106,7 +106,7 @@ export class PodWorker {
     if (this.mode === 'running') {
       this.mode = 'gone';
       this.ending.abort();
-      await this.killAll((this.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000);
+      await this.killAll(this.graceSeconds() * 1000);
     }
     this.mode = 'gone';
     await this.deletion;
@@ -253,7 +253,7 @@ export class PodWorker {
     const target = () => ({ host: this.runtime.podIP!, ports: c.ports });
     const kill = (probe: string, message: string | undefined) => {
       this.ctx.log.info(`${probe} probe failed: restarting the container`, { pod: this.name, container: c.name, err: message });
-      const grace = (c[probe === 'startup' ? 'startupProbe' : 'livenessProbe']?.terminationGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      const grace = (c[probe === 'startup' ? 'startupProbe' : 'livenessProbe']?.terminationGracePeriodSeconds ?? this.graceSeconds()) * 1000;
       void entry.process.terminate(grace);
     };
     const afterStart = () => {
@@ -344,7 +344,7 @@ export class PodWorker {
       if (this.mode !== 'running' || isTerminal(podPhase(this.pod, this.runtime))) return;
       this.runtime.failure = { reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
       this.ending.abort();
-      void this.killAll((this.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000).then(() => this.status.request());
+      void this.killAll(this.graceSeconds() * 1000).then(() => this.status.request());
     }, Math.max(0, left));
     this.deadline.unref();
   }
@@ -354,7 +354,7 @@ export class PodWorker {
     if (this.mode !== 'running') return;
     this.mode = 'deleting';
     this.ending.abort();
-    const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30;
+    const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.graceSeconds();
     this.deletion = (async () => {
       await this.killAll(grace * 1000);
       await this.done;
@@ -416,6 +416,11 @@ export class PodWorker {
       };
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** The Pod's termination grace period, the kubelet's default 30 s when unset. */
+  private graceSeconds(): number {
+    return this.pod.spec.terminationGracePeriodSeconds ?? 30;
   }
 
   private retryDelay(attempt: number): number {
