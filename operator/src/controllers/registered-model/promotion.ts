@@ -72,30 +72,25 @@ function decide(v: ModelVersion, champion: ModelVersion | undefined, metric: Met
   if (!Number.isFinite(candidate) || !Number.isFinite(incumbent)) {
     return { alias: 'Challenger', reason: 'MetricMissing', message: `version ${v.version} or champion ${champion.version} has no ${metric}: set promotion.metric to a metric both report` };
   }
-  // Scored on this version's test split at training time: compare on the same rows.
+  // Scored on this version's test split at training time: compared on the same rows, whatever
+  // data the champion was tested on.
   const onSameRows = v.comparison?.version === champion.version ? Number(v.comparison.metrics[metric]) : Number.NaN;
-  if (Number.isFinite(onSameRows)) {
-    const gain = improvement(metric, candidate, onSameRows);
-    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-    const where = `on version ${v.version}'s test split`;
-    if (gain > 0 && gain >= margin) {
-      return { alias: 'Champion', reason: 'BeatChampion', message: `version ${v.version} ${metric} ${candidate} beats champion ${champion.version} (${onSameRows} ${where}) by ${pct(gain)} (needs ${pct(margin)})` };
-    }
-    return { alias: 'Challenger', reason: 'DidNotBeatChampion', message: `version ${v.version} ${metric} ${candidate} does not beat champion ${champion.version} (${onSameRows} ${where}) by ${pct(margin)} (${pct(gain)})` };
-  }
-  if (v.testDataFingerprint && champion.testDataFingerprint && v.testDataFingerprint !== champion.testDataFingerprint) {
+  const sameRows = Number.isFinite(onSameRows);
+  if (!sameRows && v.testDataFingerprint && champion.testDataFingerprint && v.testDataFingerprint !== champion.testDataFingerprint) {
     return {
       alias: 'Challenger',
       reason: 'DifferentTestData',
       message: `version ${v.version} was tested on other data than champion ${champion.version}, so their ${metric} cannot be compared: score both on the same data with a ScoringJob, or promote with policy Manual`,
     };
   }
-  const gain = improvement(metric, candidate, incumbent);
+  const against = sameRows ? onSameRows : incumbent;
+  const shown = sameRows ? `${onSameRows} on version ${v.version}'s test split` : String(incumbent);
+  const gain = improvement(metric, candidate, against);
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   if (gain > 0 && gain >= margin) {
-    return { alias: 'Champion', reason: 'BeatChampion', message: `version ${v.version} ${metric} ${candidate} beats champion ${champion.version} (${incumbent}) by ${pct(gain)} (needs ${pct(margin)})` };
+    return { alias: 'Champion', reason: 'BeatChampion', message: `version ${v.version} ${metric} ${candidate} beats champion ${champion.version} (${shown}) by ${pct(gain)} (needs ${pct(margin)})` };
   }
-  return { alias: 'Challenger', reason: 'DidNotBeatChampion', message: `version ${v.version} ${metric} ${candidate} does not beat champion ${champion.version} (${incumbent}) by ${pct(margin)} (${pct(gain)})` };
+  return { alias: 'Challenger', reason: 'DidNotBeatChampion', message: `version ${v.version} ${metric} ${candidate} does not beat champion ${champion.version} (${shown}) by ${pct(margin)} (${pct(gain)})` };
 }
 
 /** status.promotions with the new entries, keeping the newest MAX_PROMOTIONS. */
