@@ -111,7 +111,12 @@ interface ScoringRoute {
 export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   const { state, metrics } = options;
   const random = options.random ?? Math.random;
-  const logError = options.log;
+  /** A failure's status and message; server-side failures are logged with their stack, not shown. */
+  const failure = (err: unknown, where: Record<string, unknown>) => {
+    const status = statusOf(err);
+    if (status >= 500) options.log('request failed', { ...where, error: (err as Error)?.stack ?? String(err) });
+    return { status, message: messageOf(err) };
+  };
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -196,9 +201,9 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       text = JSON.stringify(await route.answer(model, body));
       version = model.version;
     } catch (err) {
-      status = statusOf(err);
-      if (status >= 500) logError('scoring failed', { route: route.route, error: (err as Error)?.stack ?? String(err) });
-      text = JSON.stringify({ error: messageOf(err) });
+      const failed = failure(err, { route: route.route });
+      status = failed.status;
+      text = JSON.stringify({ error: failed.message });
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
     if (version !== undefined) headers[VERSION_HEADER] = String(version);
@@ -234,9 +239,8 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   app.use((req, _res, next) => next(new RequestError(404, `no route ${req.method} ${req.path}`)));
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const status = statusOf(err);
-    if (status >= 500) logError('request failed', { path: req.path, error: (err as Error)?.stack ?? String(err) });
-    res.status(status).json({ error: messageOf(err) });
+    const { status, message } = failure(err, { path: req.path });
+    res.status(status).json({ error: message });
   });
 
   async function score(model: ServedModel, rows: EncodedRow[]): Promise<ModelOutputs> {
