@@ -7,7 +7,8 @@
 //   await agent.stop();       // every container process ends; the Node and the Pods stay
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { apiErrorMessage, requestJson, statusCode, type KubeConfig } from '../kube/client.js';
+import { apiErrorMessage, requestJson, type KubeConfig } from '../kube/client.js';
+import { isConflict, isNotFound } from '../runtime/errors.js';
 import { makeInformer, type Informer } from '../kube/informer.js';
 import { leasePath, microTime } from '../runtime/leader-election.js';
 import type { Fields, Logger } from '../runtime/log.js';
@@ -173,22 +174,26 @@ async function registerNode(kc: KubeConfig, shape: NodeShape, now: Date): Promis
   try {
     return await requestJson(kc, 'POST', `/api/v1/nodes?fieldManager=${FIELD_MANAGER}`, { body: buildNode(shape, now) });
   } catch (err) {
-    if (statusCode(err) !== 409) throw err;
+    if (!isConflict(err)) throw err;
   }
   // Registered before (an earlier run): take it over, as a restarted kubelet does.
-  const existing = await requestJson(kc, 'GET', `/api/v1/nodes/${encodeURIComponent(shape.name)}`);
-  await requestJson(kc, 'PATCH', `/api/v1/nodes/${encodeURIComponent(shape.name)}?fieldManager=${FIELD_MANAGER}`, {
+  const relabelled = await requestJson(kc, 'PATCH', `${nodePath(shape.name)}?fieldManager=${FIELD_MANAGER}`, {
     contentType: 'application/merge-patch+json',
     body: { metadata: { labels: nodeLabels(shape) } },
   });
-  return requestJson(kc, 'PUT', `/api/v1/nodes/${encodeURIComponent(shape.name)}/status?fieldManager=${FIELD_MANAGER}`, { body: { ...existing, status: { ...existing.status, ...buildNodeStatus(shape, existing.status, now) } } });
+  return putNodeStatus(kc, relabelled, shape, now);
 }
 
 async function postNodeStatus(kc: KubeConfig, shape: NodeShape, now: Date): Promise<void> {
-  const path = `/api/v1/nodes/${encodeURIComponent(shape.name)}`;
-  const node = await requestJson(kc, 'GET', path);
-  await requestJson(kc, 'PUT', `${path}/status?fieldManager=${FIELD_MANAGER}`, { body: { ...node, status: { ...node.status, ...buildNodeStatus(shape, node.status, now) } } });
+  await putNodeStatus(kc, await requestJson(kc, 'GET', nodePath(shape.name)), shape, now);
 }
+
+/** Writes this agent's view of the Node's status onto `node`, as read (or written) last. */
+function putNodeStatus(kc: KubeConfig, node: any, shape: NodeShape, now: Date): Promise<any> {
+  return requestJson(kc, 'PUT', `${nodePath(shape.name)}/status?fieldManager=${FIELD_MANAGER}`, { body: { ...node, status: { ...node.status, ...buildNodeStatus(shape, node.status, now) } } });
+}
+
+const nodePath = (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`;
 
 /**
  * Renews the node's Lease as the kubelet's lease controller does: an update of the Lease it last
@@ -205,13 +210,13 @@ export function leaseRenewer(kc: KubeConfig, nodeName: string, nodeUid: string):
         return;
       } catch (err) {
         latest = undefined;
-        if (statusCode(err) !== 409 && statusCode(err) !== 404) throw err;
+        if (!isConflict(err) && !isNotFound(err)) throw err;
       }
     }
     try {
       latest = await requestJson(kc, 'PUT', `${path}?fieldManager=${FIELD_MANAGER}`, { body: renewed(await requestJson(kc, 'GET', path), now) });
     } catch (err) {
-      if (statusCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
       latest = await requestJson(kc, 'POST', `${leasePath('kube-node-lease')}?fieldManager=${FIELD_MANAGER}`, { body: buildLease(nodeName, nodeUid, now) });
     }
   };
