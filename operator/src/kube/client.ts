@@ -161,6 +161,16 @@ export async function waitForCrds(kc: KubeConfig, names: string[], timeoutMs = 3
 }
 
 /** The HTTP status of an API error: ours, or an ApiException from client-node's generated clients. */
+/** GET that answers undefined for a missing object (404); other errors throw. */
+export async function getIfExists(kc: KubeConfig, path: string): Promise<any> {
+  try {
+    return await requestJson(kc, 'GET', path);
+  } catch (err) {
+    if (statusCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
 export function statusCode(err: unknown): number | undefined {
   return isApiError(err) ? err.code : undefined;
 }

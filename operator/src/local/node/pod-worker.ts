@@ -3,7 +3,9 @@
 // Pod's restartPolicy with back-off, and the status written back whenever it changes.
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiErrorMessage, requestJson, statusCode, type KubeConfig } from '../../kube/client.js';
+import { apiErrorMessage, getIfExists, requestJson, type KubeConfig } from '../../kube/client.js';
+import { isConflict, isNotFound } from '../../runtime/errors.js';
+import { exponentialBackoffMs } from '../../runtime/queue.js';
 import { rfc3339 } from '../../runtime/conditions.js';
 import type { Logger } from '../../runtime/log.js';
 import type { AddressPool } from './addresses.js';
@@ -14,7 +16,7 @@ import { startContainerProcess, type ContainerProcess } from './processes.js';
 import { computePodStatus, isTerminal, podPhase, waitingStatus, type ContainerStatus, type PodRuntime, type Terminated } from './status.js';
 import { PodStatusWriter } from './status-writer.js';
 import { terminationMessage } from './termination.js';
-import { MountError, setUpVolumes } from './volumes.js';
+import { MountError, secretBytes, setUpVolumes } from './volumes.js';
 
 export interface WorkerContext {
   kc: KubeConfig;
@@ -288,7 +290,7 @@ export class PodWorker {
     const ranMs = Date.parse(terminated.finishedAt) - Date.parse(terminated.startedAt ?? terminated.finishedAt);
     // The kubelet forgets the back-off of a container that ran for twice its maximum.
     const exponent = ranMs > 2 * this.ctx.backoff.maxMs ? 0 : previous.restartCount;
-    const delay = Math.min(this.ctx.backoff.initialMs * 2 ** exponent, this.ctx.backoff.maxMs);
+    const delay = exponentialBackoffMs(exponent, this.ctx.backoff.initialMs, this.ctx.backoff.maxMs);
     const { name, namespace, uid } = this.pod.metadata;
     this.setStatus(kind, c.name, {
       ...waitingStatus(c.name, c.image!, 'CrashLoopBackOff', `back-off ${formatSeconds(delay)} restarting failed container=${c.name} pod=${name}_${namespace}(${uid})`, previous),
@@ -370,7 +372,7 @@ export class PodWorker {
         this.ctx.log.info('pod deleted', { pod: this.name });
       } catch (err) {
         // 404: already gone; 409: a newer Pod of that name, not ours to delete.
-        if (statusCode(err) !== 404 && statusCode(err) !== 409) this.ctx.log.error('deleting the pod failed', { pod: this.name, err });
+        if (!isNotFound(err) && !isConflict(err)) this.ctx.log.error('deleting the pod failed', { pod: this.name, err });
       }
       this.release();
     })();
@@ -425,7 +427,7 @@ export class PodWorker {
 
   private retryDelay(attempt: number): number {
     // Soon at first: a Pod just bound may wait a moment for the Node authorizer to link its volumes to this node.
-    return Math.min(250 * 2 ** attempt, 30_000);
+    return exponentialBackoffMs(attempt, 250, 30_000);
   }
 
   private ips() {
@@ -448,23 +450,18 @@ export class PodWorker {
 
   private async lookups(c: Container): Promise<Lookups> {
     const refs = envReferences(c);
-    const ns = this.pod.metadata.namespace;
-    const get = async (resource: string, name: string) => {
-      try {
-        return await requestJson(this.ctx.kc, 'GET', `/api/v1/namespaces/${ns}/${resource}/${encodeURIComponent(name)}`);
-      } catch (err) {
-        if (statusCode(err) === 404) return undefined;
-        throw err;
-      }
+    const base = `/api/v1/namespaces/${this.pod.metadata.namespace}`;
+    const read = (resource: string, names: Iterable<string>) => Promise.all([...names].map((name) => getIfExists(this.ctx.kc, `${base}/${resource}/${encodeURIComponent(name)}`)));
+    const [configMaps, secrets] = await Promise.all([read('configmaps', refs.configMaps), read('secrets', refs.secrets)]);
+    return {
+      configMaps: new Map([...refs.configMaps].map((name, i) => [name, configMaps[i]?.data ?? undefined])),
+      secrets: new Map(
+        [...refs.secrets].map((name, i) => {
+          const secret = secrets[i];
+          return [name, secret ? Object.fromEntries(Object.entries(secretBytes(secret)).map(([k, v]) => [k, v.toString('utf8')])) : undefined];
+        }),
+      ),
     };
-    const configMaps = new Map<string, Record<string, string> | undefined>();
-    const secrets = new Map<string, Record<string, string> | undefined>();
-    for (const name of refs.configMaps) configMaps.set(name, (await get('configmaps', name))?.data ?? undefined);
-    for (const name of refs.secrets) {
-      const secret = await get('secrets', name);
-      secrets.set(name, secret ? Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : undefined);
-    }
-    return { configMaps, secrets };
   }
 
   private statusOf(kind: Kind, name: string): ContainerStatus {

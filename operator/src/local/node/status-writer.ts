@@ -1,7 +1,8 @@
 // Writing a Pod's status back as the kubelet's status manager does: only when it differs from what
 // the API server has, coalescing the changes of one moment into one write, and on a conflict
 // reading the Pod again and recomputing.
-import { apiErrorMessage, requestJson, statusCode, type KubeConfig } from '../../kube/client.js';
+import { apiErrorMessage, getIfExists, requestJson, type KubeConfig } from '../../kube/client.js';
+import { isConflict, isNotFound } from '../../runtime/errors.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { Logger } from '../../runtime/log.js';
 import type { Pod } from './pod-spec.js';
@@ -89,19 +90,15 @@ export class PodStatusWriter {
         this.observe(written);
         return;
       } catch (err) {
-        const code = statusCode(err);
-        if (code === 404) return;
-        if (code !== 409) {
+        if (isNotFound(err)) return;
+        if (!isConflict(err)) {
           this.log.error('writing pod status failed', { pod: `${namespace}/${name}`, err: apiErrorMessage(err) });
           setTimeout(() => this.request(), RETRY_MS).unref();
           return;
         }
-        try {
-          this.observe(await requestJson(this.kc, 'GET', path));
-        } catch (getErr) {
-          if (statusCode(getErr) === 404) return;
-          throw getErr;
-        }
+        const current = await getIfExists(this.kc, path);
+        if (!current) return;
+        this.observe(current);
       }
     }
   }

@@ -5,7 +5,7 @@
 // and token expiry, are not followed.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import { requestJson, statusCode, type KubeConfig } from '../../kube/client.js';
+import { getIfExists, requestJson, type KubeConfig } from '../../kube/client.js';
 import { fieldValue, type Pod, type Volume } from './pod-spec.js';
 
 /** A volume that cannot be set up yet (a missing ConfigMap): the kubelet retries, and so does the agent. */
@@ -73,7 +73,7 @@ async function fill(kc: KubeConfig, pod: Pod, volume: Volume, dir: string, ips: 
 
 /** An optional one that does not exist gives no files. */
 async function configMapData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
-  const cm = await getOrUndefined(kc, `/api/v1/namespaces/${ns}/configmaps/${encodeURIComponent(name)}`);
+  const cm = await getIfExists(kc, `/api/v1/namespaces/${ns}/configmaps/${encodeURIComponent(name)}`);
   if (!cm) {
     if (optional) return undefined;
     throw new MountError(`configmap "${name}" not found`);
@@ -85,21 +85,17 @@ async function configMapData(kc: KubeConfig, ns: string, name: string, optional:
 }
 
 async function secretData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
-  const secret = await getOrUndefined(kc, `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`);
+  const secret = await getIfExists(kc, `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`);
   if (!secret) {
     if (optional) return undefined;
     throw new MountError(`secret "${name}" not found`);
   }
-  return Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+  return secretBytes(secret);
 }
 
-async function getOrUndefined(kc: KubeConfig, path: string): Promise<any> {
-  try {
-    return await requestJson(kc, 'GET', path);
-  } catch (err) {
-    if (statusCode(err) === 404) return undefined;
-    throw err;
-  }
+/** A Secret's values, decoded. */
+export function secretBytes(secret: { data?: Record<string, string> }): Data {
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
 }
 
 /** A token bound to the Pod, as the kubelet asks for one: it stops working when the Pod is deleted. */
