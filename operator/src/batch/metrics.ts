@@ -1,6 +1,8 @@
 // Metrics on delayed ground truth, as statistics that add up across shards: each shard reports its
 // sums, the operator merges them and derives the metrics. Definitions match the trainer's.
 import type { TaskType } from '../api/v1alpha1/training-run.js';
+import type { InputSchema } from '../features/schema.js';
+import { inverseLabel } from '../features/target.js';
 
 const EPS = 1e-15;
 /** AUC from shards is computed on probabilities binned to 1/AUC_BINS; a single shard's is exact. */
@@ -78,6 +80,15 @@ function exactAuc(scores: [number, number][]): number | undefined {
     i = j;
   }
   return (rankSum - (npos * (npos + 1)) / 2) / (npos * nneg);
+}
+
+/**
+ * A model's outputs against encoded labels: regression labels are the training target (scaled,
+ * log), compared in the target's own units; classification labels are class indices.
+ */
+export function labelStats(schema: InputSchema, labels: number[], predictions: ArrayLike<number>, probabilities: ArrayLike<number>): MetricStats {
+  if (schema.task === 'Regression') return regressionStats(labels.map(inverseLabel(schema.features.target)), predictions);
+  return classificationStats(schema.task, labels, probabilities, schema.classNames!.length);
 }
 
 export function mergeStats(parts: MetricStats[]): MetricStats | undefined {

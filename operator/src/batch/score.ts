@@ -10,9 +10,9 @@ import { DriftCounter, driftPrediction, type DriftCounts } from '../drift/counts
 import { createSession, runModel } from '../export/onnx-runner.js';
 import { parseReferenceProfile } from '../features/profile.js';
 import { inputSchema } from '../features/schema.js';
-import { inverseLabel, labelEncoder } from '../features/target.js';
+import { labelEncoder } from '../features/target.js';
 import { FeatureError, recordEncoder, tableRowReader, type EncodedRow } from '../features/transform.js';
-import { classificationStats, regressionStats, type MetricStats } from './metrics.js';
+import { labelStats, type MetricStats } from './metrics.js';
 
 const CHUNK = 4096;
 const MAX_REPORTED_ERRORS = 3;
@@ -145,16 +145,7 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   }
   await session.release();
 
-  const inverseTarget = schema.task === 'Regression';
-  let stats: MetricStats | undefined;
-  if (labelColumn && labels.length) {
-    if (inverseTarget) {
-      // Labels were encoded as the model's training target (scaled, log); compare in the target's units.
-      stats = regressionStats(labels.map(inverseLabel(schema.features.target)), predictions);
-    } else {
-      stats = classificationStats(schema.task, labels, probabilities, classes!.length);
-    }
-  }
+  const stats: MetricStats | undefined = labelColumn && labels.length ? labelStats(schema, labels, predictions, probabilities) : undefined;
 
   const outputUri = shardPrefix(spec.output.uri, shard, shards);
   const summary: ShardSummary = {

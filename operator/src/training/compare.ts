@@ -3,10 +3,9 @@
 // compare metrics measured on different test data.
 import type { Storage } from '@google-cloud/storage';
 import { readArtifact } from '../artifacts/store.js';
-import { classificationStats, metricsFromStats, regressionStats } from '../batch/metrics.js';
+import { labelStats, metricsFromStats } from '../batch/metrics.js';
 import { createSession, runModel } from '../export/onnx-runner.js';
 import { inputSchema, type InputSchema } from '../features/schema.js';
-import { inverseLabel } from '../features/target.js';
 import type { EncodedRow } from '../features/transform.js';
 
 export interface CompareWith {
@@ -37,10 +36,11 @@ export function incompatibility(champion: InputSchema, candidate: InputSchema): 
  */
 export async function scoreChampion(compareWith: CompareWith, candidate: InputSchema, rows: EncodedRow[], labels: number[], gcs?: Storage): Promise<Comparison> {
   const store = gcs ? { gcs } : {};
-  const [schemaBytes, onnx] = await Promise.all([readArtifact(compareWith.uri, 'input-schema.json', store), readArtifact(compareWith.uri, 'model.onnx', store)]);
-  const champion = inputSchema.parse(JSON.parse(schemaBytes.toString('utf8')));
+  const champion = inputSchema.parse(JSON.parse((await readArtifact(compareWith.uri, 'input-schema.json', store)).toString('utf8')));
   const problem = incompatibility(champion, candidate);
   if (problem) return { version: compareWith.version, skipped: problem };
+  // The model only once it can be used: it is the large artifact.
+  const onnx = await readArtifact(compareWith.uri, 'model.onnx', store);
 
   const column = new Map(candidate.inputs.map((input, j) => [input.name, j]));
   const order = champion.inputs.map((input) => column.get(input.name)!);
@@ -48,13 +48,8 @@ export async function scoreChampion(compareWith: CompareWith, candidate: InputSc
   const session = await createSession(onnx);
   try {
     const out = await runModel(session, champion.inputs, championRows);
-    if (candidate.task === 'Regression') {
-      const inverse = inverseLabel(candidate.features.target);
-      const y = Float64Array.from(labels, inverse);
-      return { version: compareWith.version, metrics: metricsFromStats('Regression', regressionStats(y, out.prediction!)), rows: rows.length };
-    }
-    const classes = champion.classNames!.length;
-    return { version: compareWith.version, metrics: metricsFromStats(candidate.task, classificationStats(candidate.task, labels, out.probabilities!, classes)), rows: rows.length };
+    const stats = labelStats(candidate, labels, out.prediction ?? [], out.probabilities ?? []);
+    return { version: compareWith.version, metrics: metricsFromStats(candidate.task, stats), rows: rows.length };
   } finally {
     await session.release();
   }
