@@ -18,7 +18,7 @@ import { ControlPlane } from '../../operator/src/local/control-plane.js';
 import { leaseRenewer, startNodeAgent, type NodeAgent } from '../../operator/src/local/node-agent.js';
 import { orchardRuntimeImage } from '../../operator/src/local/node/images.js';
 import { runPipeline, type PipelineOptions } from '../../operator/src/training/pipeline.js';
-import { repoRoot } from '../support/cluster.js';
+import { createNamespace, repoRoot } from '../support/cluster.js';
 import { eventually } from '../support/wait.js';
 
 // Set to a range made local on this machine (`ip route add local 198.51.100.0/24 dev lo`) to see
@@ -39,6 +39,14 @@ const get = (path: string) => requestJson(kc, 'GET', path);
 const getOrUndefined = (path: string) => get(path).catch(() => undefined);
 const condition = (obj: any, type: string) => obj?.status?.conditions?.find((c: any) => c.type === type);
 const podsOf = async (selector: string): Promise<any[]> => (await get(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
+/** A bare Pod in the test's namespace. */
+const createPod = (name: string, spec: Record<string, unknown>) => requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, { body: { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec } });
+/** The Pod once `ok` holds for it. */
+const podWhen = (name: string, what: string, ok: (pod: any) => unknown, timeoutMs?: number) =>
+  eventually(what, async () => {
+    const p = await get(`/api/v1/namespaces/${ns}/pods/${name}`);
+    return ok(p) ? p : undefined;
+  }, timeoutMs);
 
 /** The salaries example, small: 20 trees on three features, from the image's /opt/orchard/data. */
 function trainingSpec(source: string) {
@@ -150,7 +158,7 @@ beforeAll(async () => {
     restartBackoff: { initialMs: 300, maxMs: 2000 },
     ...(POD_ADDRESSES ? { podAddresses: POD_ADDRESSES } : {}),
   });
-  ns = (await requestJson(kc, 'POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { generateName: 'agent-' } } })).metadata.name;
+  ns = await createNamespace(kc, 'agent');
   for (const name of ['orchard-trainer', 'orchard-scorer']) {
     await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } });
   }
@@ -314,22 +322,12 @@ describe('the local node agent', () => {
   }, 90_000);
 
   it('refuses an image it does not map and a hostPath volume, naming the fields', async () => {
-    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'unsupported' },
-        spec: {
-          restartPolicy: 'Never',
-          volumes: [{ name: 'host', hostPath: { path: '/etc' } }],
-          containers: [{ name: 'main', image: 'busybox:1.36', command: ['true'], volumeMounts: [{ name: 'host', mountPath: '/host' }] }],
-        },
-      },
+    await createPod('unsupported', {
+      restartPolicy: 'Never',
+      volumes: [{ name: 'host', hostPath: { path: '/etc' } }],
+      containers: [{ name: 'main', image: 'busybox:1.36', command: ['true'], volumeMounts: [{ name: 'host', mountPath: '/host' }] }],
     });
-    const pod = await eventually('the Pod to fail', async () => {
-      const p = await get(`/api/v1/namespaces/${ns}/pods/unsupported`);
-      return p.status.phase === 'Failed' && p;
-    });
+    const pod = await podWhen('unsupported', 'the Pod to fail', (p) => p.status.phase === 'Failed');
     expect(pod.status.reason).toBe('UnsupportedPodSpec');
     expect(pod.status.message).toContain('spec.volumes[0].hostPath: hostPath volumes are not supported');
     expect(pod.status.message).toContain('spec.containers[0].image: "busybox:1.36" is not an image this node can run');
@@ -337,22 +335,12 @@ describe('the local node agent', () => {
   });
 
   it('restarts a failing container with back-off by restartPolicy OnFailure, counting restarts', async () => {
-    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'crashing' },
-        spec: {
-          restartPolicy: 'OnFailure',
-          terminationGracePeriodSeconds: 1,
-          containers: [{ name: 'main', image: 'orchard:local', command: ['sh', '-c', 'echo "failing in $PWD"; exit 3'], terminationMessagePolicy: 'FallbackToLogsOnError' }],
-        },
-      },
+    await createPod('crashing', {
+      restartPolicy: 'OnFailure',
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'main', image: 'orchard:local', command: ['sh', '-c', 'echo "failing in $PWD"; exit 3'], terminationMessagePolicy: 'FallbackToLogsOnError' }],
     });
-    const pod = await eventually('two restarts', async () => {
-      const p = await get(`/api/v1/namespaces/${ns}/pods/crashing`);
-      return p.status.containerStatuses?.[0]?.restartCount >= 2 && p;
-    });
+    const pod = await podWhen('crashing', 'two restarts', (p) => p.status.containerStatuses?.[0]?.restartCount >= 2);
     const status = pod.status.containerStatuses[0];
     expect(status.lastState.terminated).toMatchObject({ exitCode: 3, reason: 'Error', message: `failing in ${repoRoot}\n` });
     expect(pod.status.phase).not.toBe('Failed');
@@ -361,30 +349,20 @@ describe('the local node agent', () => {
   });
 
   it('restarts a container whose liveness probe fails, and keeps it unready while its readiness probe fails', async () => {
-    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'unhealthy' },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: 'main',
-              image: RUNTIME_IMAGE,
-              command: ['sh', '-c', 'sleep 300'],
-              ports: [{ name: 'nothing', containerPort: 9999 }],
-              readinessProbe: { tcpSocket: { port: 'nothing' }, periodSeconds: 1 },
-              livenessProbe: { tcpSocket: { port: 9999 }, periodSeconds: 1, failureThreshold: 2 },
-            },
-          ],
+    await createPod('unhealthy', {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: RUNTIME_IMAGE,
+          command: ['sh', '-c', 'sleep 300'],
+          ports: [{ name: 'nothing', containerPort: 9999 }],
+          readinessProbe: { tcpSocket: { port: 'nothing' }, periodSeconds: 1 },
+          livenessProbe: { tcpSocket: { port: 9999 }, periodSeconds: 1, failureThreshold: 2 },
         },
-      },
+      ],
     });
-    const pod = await eventually('a restart by the liveness probe', async () => {
-      const p = await get(`/api/v1/namespaces/${ns}/pods/unhealthy`);
-      return p.status.containerStatuses?.[0]?.restartCount >= 1 && p;
-    }, 20_000);
+    const pod = await podWhen('unhealthy', 'a restart by the liveness probe', (p) => p.status.containerStatuses?.[0]?.restartCount >= 1, 20_000);
     // SIGTERM ended it: 128 + 15.
     expect(pod.status.containerStatuses[0].lastState.terminated).toMatchObject({ exitCode: 143, reason: 'Error' });
     expect(pod.status.containerStatuses[0].ready).toBe(false);
@@ -411,26 +389,16 @@ describe('the local node agent', () => {
     try {
       let child = await startAgent();
       const driftSpec = { model: 'salaries', version: 1, modelUri: await trainedModel(), port: 9091, windowRows: 100, windowSeconds: 60, minRows: 10, driftShare: '0.5' };
-      await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/pods`, {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: 'survivor' },
-          spec: {
-            nodeSelector: { 'kubernetes.io/hostname': 'local-2' },
-            terminationGracePeriodSeconds: 1,
-            containers: [
-              { name: 'drift', image: RUNTIME_IMAGE, args: ['drift'], env: [{ name: 'ORCHARD_DRIFT_SPEC', value: JSON.stringify(driftSpec) }] },
-              // A process tree: the shell and two children of its own.
-              { name: 'tree', image: RUNTIME_IMAGE, command: ['sh', '-c', 'sleep 300 & sleep 301 & wait'] },
-            ],
-          },
-        },
+      await createPod('survivor', {
+        nodeSelector: { 'kubernetes.io/hostname': 'local-2' },
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          { name: 'drift', image: RUNTIME_IMAGE, args: ['drift'], env: [{ name: 'ORCHARD_DRIFT_SPEC', value: JSON.stringify(driftSpec) }] },
+          // A process tree: the shell and two children of its own.
+          { name: 'tree', image: RUNTIME_IMAGE, command: ['sh', '-c', 'sleep 300 & sleep 301 & wait'] },
+        ],
       });
-      const running = await eventually('both containers running', async () => {
-        const p = await get(`/api/v1/namespaces/${ns}/pods/survivor`);
-        return p.status.containerStatuses?.every((s: any) => s.state.running) && p;
-      });
+      const running = await podWhen('survivor', 'both containers running', (p) => p.status.containerStatuses?.every((s: any) => s.state.running));
       const groups = running.status.containerStatuses.map(pidOf);
       // Supervisor, watchdog and the container's own processes.
       await eventually('the process tree', async () => groupMembers(groups).length >= 6, 5000);
@@ -441,10 +409,7 @@ describe('the local node agent', () => {
       process.stdout.write(`node agent test: container processes gone ${Date.now() - killedAt} ms after SIGKILL of the agent\n`);
 
       child = await startAgent();
-      const again = await eventually('the Pod running again', async () => {
-        const p = await get(`/api/v1/namespaces/${ns}/pods/survivor`);
-        return p.status.containerStatuses.every((s: any) => s.state.running && s.restartCount === 1) && p;
-      });
+      const again = await podWhen('survivor', 'the Pod running again', (p) => p.status.containerStatuses.every((s: any) => s.state.running && s.restartCount === 1));
       expect(again.status.containerStatuses[1].lastState.terminated).toMatchObject({ exitCode: 137, reason: 'ContainerStatusUnknown' });
       expect(again.status.podIP).toBe(running.status.podIP);
       const regroups = again.status.containerStatuses.map(pidOf);
