@@ -13,14 +13,14 @@ import { helmTemplate } from './helm.js';
 import { eventually } from './wait.js';
 
 /** What the chart renders for the operator's access: its ServiceAccounts, roles and bindings. */
-export const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 
 /**
  * The release every Cluster-mode caller shares. Its ClusterRole and binding are the same whoever
  * applies them, so jest workers applying them at once is harmless (server-side apply); they stay
  * until the control plane stops.
  */
-export const SHARED_RELEASE = { name: 'orchard-it', namespace: 'orchard-it-system' } as const;
+const SHARED_RELEASE = { name: 'orchard-it', namespace: 'orchard-it-system' } as const;
 
 export type OperatorRbac =
   /** Every namespace, through the chart's ClusterRole; `leaseNamespace` also gets the chart's leader-election Role (default: the shared release namespace). */
@@ -33,7 +33,6 @@ export interface OperatorAccess {
   kc: KubeConfig;
   /** The same as a kubeconfig document, for an operator process. */
   raw: RawKubeConfig;
-  serviceAccount: { namespace: string; name: string };
   /** The RBAC objects as the chart rendered and the test applied them. */
   objects: any[];
 }
@@ -63,8 +62,9 @@ async function grantAccess(rbac: OperatorRbac): Promise<OperatorAccess> {
       ? { 'watch.mode': 'Cluster', ...(rbac.leaseNamespace ? { 'leaderElection.namespace': rbac.leaseNamespace } : {}) }
       : { 'watch.mode': 'Namespaces', 'watch.namespaces': `{${rbac.namespaces.join(',')}}` };
   const objects = (await helmTemplate(release.name, release.namespace, values)).filter((o) => RBAC_KINDS.has(o.kind));
-  if (rbac.mode === 'Cluster') await ensureNamespace(release.namespace);
-  await applyObjects(admin, objects as KubeObject[]);
+  // The shared release's namespace first: server-side apply, so workers applying it at once agree.
+  const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: release.namespace } };
+  await applyObjects(admin, [...(rbac.mode === 'Cluster' ? [namespace] : []), ...objects] as KubeObject[]);
 
   const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.labels['app.kubernetes.io/component'] === 'operator');
   const serviceAccount = { namespace: sa.metadata.namespace as string, name: sa.metadata.name as string };
@@ -93,7 +93,7 @@ async function grantAccess(rbac: OperatorRbac): Promise<OperatorAccess> {
       throw new Error(`HTTP ${code}`);
     }, 10_000);
   }
-  return { kc, raw, serviceAccount, objects };
+  return { kc, raw, objects };
 }
 
 /** A kubeconfig for an operator started in the test process (startOperator, LeaderElector). */
@@ -108,11 +108,4 @@ export async function operatorKubeConfigFile(rbac: OperatorRbac = { mode: 'Clust
   const path = join(dir, 'kubeconfig');
   writeFileSync(path, stringify(raw), { mode: 0o600 });
   return path;
-}
-
-/** Creates the namespace unless it exists (another jest worker may create it at the same time). */
-async function ensureNamespace(name: string): Promise<void> {
-  await requestJson(testKubeConfig(), 'POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } }).catch((err: unknown) => {
-    if (statusCode(err) !== 409) throw err;
-  });
 }
