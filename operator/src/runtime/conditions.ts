@@ -7,12 +7,16 @@ export function rfc3339(t: Date): string {
   return t.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** A condition's lastTransitionTime: kept while its status stays, now when it changes (any kind's conditions). */
+export function transitionTime(previous: { status: string; lastTransitionTime?: string | null } | undefined, status: string, now: Date): string {
+  return previous && previous.status === status && previous.lastTransitionTime ? previous.lastTransitionTime : rfc3339(now);
+}
+
 /** Sets a condition; lastTransitionTime moves only when status changes. */
 export function setCondition(conditions: Condition[] | undefined, next: ConditionInput, now: Date): Condition[] {
   const list = conditions ?? [];
   const current = list.find((c) => c.type === next.type);
-  const lastTransitionTime = current && current.status === next.status ? current.lastTransitionTime : rfc3339(now);
-  const updated: Condition = { ...next, lastTransitionTime };
+  const updated: Condition = { ...next, lastTransitionTime: transitionTime(current, next.status, now) };
   return current ? list.map((c) => (c.type === next.type ? updated : c)) : [...list, updated];
 }
 

@@ -1,5 +1,5 @@
 // The Node and its Lease, as a kubelet registers and renews them. Pure.
-import { rfc3339 } from '../../runtime/conditions.js';
+import { rfc3339, transitionTime } from '../../runtime/conditions.js';
 import { microTime } from '../../runtime/leader-election.js';
 
 export const LEASE_DURATION_SECONDS = 40;
@@ -51,7 +51,7 @@ export function buildNodeStatus(shape: NodeShape, current: { conditions?: { type
   const time = rfc3339(now);
   const condition = (type: string, status: 'True' | 'False', reason: string, message: string) => {
     const previous = current?.conditions?.find((c) => c.type === type);
-    return { type, status, reason, message, lastHeartbeatTime: time, lastTransitionTime: previous?.status === status && previous.lastTransitionTime ? previous.lastTransitionTime : time };
+    return { type, status, reason, message, lastHeartbeatTime: time, lastTransitionTime: transitionTime(previous, status, now) };
   };
   return {
     capacity: shape.capacity,

@@ -1,7 +1,7 @@
 // A Pod's status as the kubelet writes it, computed from what the agent knows of its containers.
 // Pure: time comes in as an argument, and conditions keep their lastTransitionTime while their
 // status stays the same.
-import { rfc3339 } from '../../runtime/conditions.js';
+import { transitionTime } from '../../runtime/conditions.js';
 import type { Pod } from './pod-spec.js';
 
 export interface Terminated {
@@ -129,8 +129,7 @@ export function computePodStatus(pod: Pod, runtime: PodRuntime, now: Date): PodS
   const conditions: PodCondition[] = (current.conditions ?? []).filter((c) => !owned.has(c.type));
   for (const next of ours) {
     const previous = current.conditions?.find((c) => c.type === next.type);
-    const lastTransitionTime = previous && previous.status === next.status ? previous.lastTransitionTime : rfc3339(now);
-    conditions.push({ ...next, lastProbeTime: null, lastTransitionTime });
+    conditions.push({ ...next, lastProbeTime: null, lastTransitionTime: transitionTime(previous, next.status, now) });
   }
   conditions.sort((a, b) => order(a.type) - order(b.type));
 
