@@ -5,7 +5,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseCsv } from '../artifacts/csv.js';
 import { applyObjects, loadKubeConfig, requestJson, type KubeObject } from '../kube/client.js';
@@ -16,6 +15,7 @@ import { silentLogger } from '../runtime/log.js';
 import { ControlPlane } from './control-plane.js';
 import { installCrds, readManifests } from './manifests.js';
 import { LOCAL_RUNTIME_IMAGE, startNodeAgent, type NodeAgent } from './node-agent.js';
+import { AddressPool, checkLocal, isLoopback } from './node/addresses.js';
 
 export interface StoryOptions {
   /** The checkout: crds/, data/. */
@@ -58,6 +58,7 @@ export interface StorySummary {
 const NS = 'default';
 const API = '/apis/orchard.dev/v1alpha1';
 const MODEL = 'salaries';
+const MODEL_PATH = `${API}/namespaces/${NS}/registeredmodels/${MODEL}`;
 const NODE_NAME = 'orchard-local';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,15 +117,14 @@ const condition = (o: any, type: string): any => findCondition(o?.status?.condit
  */
 async function podRange(cidr: string, say: (line: string) => void): Promise<{ cidr: string; loopback: boolean; undo: () => void }> {
   const none = () => {};
-  if (cidr.startsWith('127.')) return { cidr, loopback: true, undo: none };
-  const first = cidr.replace(/\.\d+\/\d+$/, '.1');
+  if (isLoopback(cidr)) return { cidr, loopback: true, undo: none };
   // A story killed before it could remove its route leaves this mark; the next one takes the route over.
   const mark = join(tmpdir(), `orchard-route-${cidr.replace(/[./]/g, '_')}`);
   const undo = () => {
     spawnSync('ip', ['route', 'del', 'local', cidr, 'dev', 'lo'], { stdio: 'ignore' });
     rmSync(mark, { force: true });
   };
-  if (await canListen(first)) return { cidr, loopback: false, undo: existsSync(mark) ? undo : none };
+  if (await checkLocal(new AddressPool(cidr)).then(() => true, () => false)) return { cidr, loopback: false, undo: existsSync(mark) ? undo : none };
   try {
     execFileSync('ip', ['route', 'add', 'local', cidr, 'dev', 'lo'], { stdio: 'pipe' });
     writeFileSync(mark, `${process.pid}\n`);
@@ -135,14 +135,6 @@ async function podRange(cidr: string, say: (line: string) => void): Promise<{ ci
     say(`   could not make ${cidr} local (${why}; it needs root): Pods get 127.0.0.x addresses, which the API server keeps out of EndpointSlices, so requests go to the Ready Pods the Service selects`);
     return { cidr: '127.0.0.0/24', loopback: true, undo: none };
   }
-}
-
-function canListen(host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(0, host, () => server.close(() => resolve(true)));
-  });
 }
 
 /**
@@ -270,12 +262,12 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
     await applyObjects(kc, [model, run] as KubeObject[]);
     say(`2. applied RegisteredModel ${MODEL} and TrainingRun ${run.metadata.name} (salaries up to 2023)`);
     await followRun(kc, run.metadata.name, say, minutes);
-    await until('version 1 to become champion', async () => (await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`))?.status?.aliases?.champion === 1, 60_000);
+    await until('version 1 to become champion', async () => (await get(kc, MODEL_PATH))?.status?.aliases?.champion === 1, 60_000);
     say('   version 1 registered and champion');
     const served = await until(
       'the scoring Deployment to serve version 1',
       async () => {
-        const m = await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`);
+        const m = await get(kc, MODEL_PATH);
         return m?.status?.serving?.servedVersion === 1 && m.status.serving.readyReplicas >= 1 ? m.status.serving : undefined;
       },
       minutes * 60_000,
@@ -290,7 +282,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
       'the Drifted condition',
       async () => {
         for (let i = 0; i < 25; i++) await traffic.send();
-        const m = await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`);
+        const m = await get(kc, MODEL_PATH);
         const c = condition(m, 'Drifted');
         if (traffic.requests % 100 === 0) say(`   ${traffic.requests} requests (${traffic.requests * 20} rows), failed ${traffic.failed}; Drifted: ${c?.status ?? 'not yet'}`);
         return c?.status === 'True' ? m : undefined;
@@ -303,7 +295,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
     for (const f of (drift.features ?? []).filter((x: any) => x.drifted)) say(`   drifted: ${f.name} (${f.test} ${f.score})`);
 
     // 4. Retraining on the recent rows; promotion on the same test rows; rollout under traffic.
-    const retrain = await until('the retraining TrainingRun', async () => (await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`))?.status?.lastRetrainRun, 60_000);
+    const retrain = await until('the retraining TrainingRun', async () => (await get(kc, MODEL_PATH))?.status?.lastRetrainRun, 60_000);
     say(`   onDrift: Retrain created TrainingRun ${retrain} (data up to 2024, time split: tested on the newest rows)`);
     const rollout = { requests: 0, failed: 0, from: 1, to: 1 };
     let trickle = true;
@@ -321,7 +313,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
       const decided = await until(
         'the promotion decision on version 2',
         async () => {
-          const m = await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`);
+          const m = await get(kc, MODEL_PATH);
           return (m?.status?.promotions ?? []).find((p: any) => p.version === 2) ? m : undefined;
         },
         60_000,
@@ -333,7 +325,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
         await until(
           'the rollout of version 2',
           async () => {
-            const m = await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`);
+            const m = await get(kc, MODEL_PATH);
             const s = m?.status?.serving;
             return s?.servedVersion === 2 && s.rolloutVersion === undefined && s.readyReplicas === s.replicas;
           },
@@ -378,7 +370,7 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
     const s = scored.status;
     say(`   ${s.rowsScored?.toLocaleString('en-US')} rows at ${s.rowsPerSecond?.toLocaleString('en-US')} rows/s with version ${s.resolvedVersion}; ${Object.entries(s.metrics ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
-    const final = await get(kc, `${API}/namespaces/${NS}/registeredmodels/${MODEL}`);
+    const final = await get(kc, MODEL_PATH);
     const summary: StorySummary = {
       versions: (final.status.versions ?? []).map((v: any) => ({
         version: v.version,
