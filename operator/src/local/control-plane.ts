@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pidAlive, startProcess, tailOf, type Managed } from './process.js';
+import { pidAlive, readPidFile, startProcess, tailOf, type Managed } from './process.js';
 import { toolPath } from './toolchain.js';
 
 export interface ControlPlaneOptions {
@@ -39,14 +39,9 @@ export function sweepStaleControlPlanes(baseDir = tmpdir()): string[] {
   for (const name of readdirSync(baseDir)) {
     if (!name.startsWith(DIR_PREFIX)) continue;
     const dir = join(baseDir, name);
-    let owner: number;
-    try {
-      owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue; // still being created, or not ours
-    }
-    // 0: an owner file read while it was being written; its owner is alive.
-    if (owner !== 0 && !pidAlive(owner)) {
+    // None yet: still being created (or being written), or not ours.
+    const owner = readPidFile(join(dir, 'owner.pid'));
+    if (owner !== undefined && !pidAlive(owner)) {
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);
     }

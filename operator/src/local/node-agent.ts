@@ -5,14 +5,14 @@
 //   const agent = await startNodeAgent({ kc, nodeName: 'orchard-local', repoRoot, stateDir });
 //   …                         // Pods scheduled to orchard-local run as processes
 //   await agent.stop();       // every container process ends; the Node and the Pods stay
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { apiErrorMessage, requestJson, type KubeConfig } from '../kube/client.js';
 import { isConflict, isNotFound } from '../runtime/errors.js';
 import { makeInformer, type Informer } from '../kube/informer.js';
 import { leasePath, microTime } from '../runtime/leader-election.js';
 import type { Fields, Logger } from '../runtime/log.js';
-import { pidAlive } from './process.js';
+import { pidAlive, readPidFile } from './process.js';
 import { AddressPool, checkLocal, isLoopback } from './node/addresses.js';
 import { orchardRuntimeImage, type LocalImage } from './node/images.js';
 import { buildLease, buildNode, buildNodeStatus, DEFAULT_CAPACITY, LEASE_DURATION_SECONDS, nodeLabels, type NodeShape } from './node/node-object.js';
@@ -225,10 +225,8 @@ export function leaseRenewer(kc: KubeConfig, nodeName: string, nodeUid: string):
 /** One agent per state directory: a second would run the same Pods' processes twice. */
 function lockStateDir(stateDir: string): () => void {
   const file = join(stateDir, 'agent.pid');
-  if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8'));
-    if (pid !== process.pid && pidAlive(pid)) throw new Error(`another node agent (pid ${pid}) uses ${stateDir}`);
-  }
+  const pid = readPidFile(file);
+  if (pid !== undefined && pid !== process.pid && pidAlive(pid)) throw new Error(`another node agent (pid ${pid}) uses ${stateDir}`);
   writeFileSync(file, String(process.pid));
   return () => rmSync(file, { force: true });
 }

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 
 const SETPRIV = '/usr/bin/setpriv';
-const live = new Set<ChildProcess>();
+/** Process groups SIGKILLed when this process exits (short of its own SIGKILL, which pdeathsig covers). */
+const groupsToKill = new Set<number>();
 let exitHookInstalled = false;
 
 export interface Managed {
@@ -17,21 +18,20 @@ export interface Managed {
 }
 
 export function startProcess(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
-  installExitHook();
   const log = createWriteStream(logFile, { flags: 'a' });
   const [file, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
   const child = spawn(file, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  live.add(child);
+  const release = killGroupOnExit(child.pid);
   let stopping = false;
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
-      live.delete(child);
+      release();
       resolve(code);
     });
     child.once('error', (err) => {
-      live.delete(child);
+      release();
       log.write(`spawn failed: ${err.message}\n`);
       resolve(-1);
     });
@@ -58,11 +58,33 @@ export function tailOf(file: string, lines = 20): string {
 
 /** Signals a process group (a process spawned detached leads its own); nothing if it is gone. */
 export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
+  if (pid !== undefined) signalProcess(-pid, signal);
+}
+
+/** Signals one process (a negative pid: its group); nothing if it is gone. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
     // already gone
+  }
+}
+
+/** Kills the process group `pid` leads if this process exits first; the returned function forgets it. */
+export function killGroupOnExit(pid: number | undefined): () => void {
+  if (pid === undefined) return () => {};
+  installExitHook();
+  groupsToKill.add(pid);
+  return () => void groupsToKill.delete(pid);
+}
+
+/** The pid a pid file names; undefined while the file is missing, empty or half-written. */
+export function readPidFile(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -81,6 +103,6 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const child of live) killGroup(child.pid, 'SIGKILL');
+    for (const pid of groupsToKill) killGroup(pid, 'SIGKILL');
   });
 }

@@ -9,7 +9,7 @@
 // watchdog then kills the whole group. The supervisor's pid is also written to a file, so a new
 // agent sweeps what an old one left if the watchdog could not run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { killGroup } from '../process.js';
+import { killGroup, killGroupOnExit, readPidFile, signalProcess } from '../process.js';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -45,8 +45,6 @@ export interface ContainerProcess {
   terminate(graceMs: number): Promise<number>;
 }
 
-const live = new Set<number>();
-let exitHookInstalled = false;
 
 /** Writes the supervisor script into the agent's state directory (so `ps` shows its name, not its text); returns its path. */
 export function installSupervisor(stateDir: string): string {
@@ -57,7 +55,6 @@ export function installSupervisor(stateDir: string): string {
 
 /** Starts a container's command; `dir` is the container's own directory (pid and exit-code files). */
 export function startContainerProcess(options: { supervisor: string; argv: string[]; env: Record<string, string>; cwd: string; logFile: string; dir: string }): ContainerProcess {
-  installExitHook();
   const exitFile = join(options.dir, EXIT_FILE);
   rmSync(exitFile, { force: true });
   const log = openSync(options.logFile, 'a');
@@ -75,21 +72,20 @@ export function startContainerProcess(options: { supervisor: string; argv: strin
   // Never written: the pipe only tells the watchdog the agent is alive.
   child.stdin?.on('error', () => {});
   const pid = child.pid;
+  // A normal exit of the agent's process (not via stop()) still takes every container with it.
+  const release = killGroupOnExit(pid);
   const exited = new Promise<number>((resolve) => {
     child.once('error', (err) => resolve(spawnFailure(options.logFile, err)));
     child.once('exit', (code, signal) => {
       if (pid !== undefined) {
-        live.delete(pid);
+        release();
         killGroup(pid, 'SIGKILL');
         rmSync(join(options.dir, PID_FILE), { force: true });
       }
       resolve(readExitCode(exitFile) ?? code ?? 128 + (signal ? constants.signals[signal] : 9));
     });
   });
-  if (pid !== undefined) {
-    live.add(pid);
-    writeFileSync(join(options.dir, PID_FILE), String(pid));
-  }
+  if (pid !== undefined) writeFileSync(join(options.dir, PID_FILE), String(pid));
   let killAt = Infinity;
   let timer: NodeJS.Timeout | undefined;
   return {
@@ -98,7 +94,7 @@ export function startContainerProcess(options: { supervisor: string; argv: strin
     terminate(graceMs) {
       if (pid === undefined) return exited;
       // A second call may only bring the SIGKILL forward, as a shorter deletion grace period does.
-      if (killAt === Infinity) signal(pid, 'SIGTERM');
+      if (killAt === Infinity) signalProcess(pid, 'SIGTERM');
       const at = Date.now() + Math.max(0, graceMs);
       if (at < killAt) {
         killAt = at;
@@ -129,23 +125,6 @@ function readExitCode(file: string): number | undefined {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-/** A normal exit of the agent's process (not via stop()) still takes every container with it. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const pid of live) killGroup(pid, 'SIGKILL');
-  });
-}
-
 /**
  * Kills the process groups of containers an earlier agent on `podsDir` left running, recognised by
  * their supervisor's command line (which names its own exit-code file, so a reused pid is never
@@ -161,8 +140,8 @@ export function sweepContainerProcesses(podsDir: string): number[] {
       const dir = join(containers, name);
       const pidFile = join(dir, PID_FILE);
       if (!existsSync(pidFile) || !statSync(dir).isDirectory()) continue;
-      const pid = Number(readFileSync(pidFile, 'utf8'));
-      if (Number.isInteger(pid) && pid > 1 && commandLine(pid).includes(join(dir, EXIT_FILE))) {
+      const pid = readPidFile(pidFile);
+      if (pid !== undefined && pid > 1 && commandLine(pid).includes(join(dir, EXIT_FILE))) {
         killGroup(pid, 'SIGKILL');
         killed.push(pid);
       }
