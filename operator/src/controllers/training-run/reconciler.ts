@@ -37,7 +37,7 @@ export class TrainingRunReconciler {
 
   async reconcile(key: string): Promise<Result | void> {
     const [namespace, name] = key.split('/') as [string, string];
-    const { runs, models, jobs, pods, kc, now } = this.deps;
+    const { runs, models, jobs, pods, now } = this.deps;
     const raw = runs.get(name, namespace);
     // Gone or going: owner references let the garbage collector remove the Job and its Pods.
     if (!raw || raw.metadata.deletionTimestamp) return;
