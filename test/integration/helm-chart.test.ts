@@ -48,10 +48,15 @@ const ns = async (prefix: string) => {
   return name;
 };
 
-/** The operator container's environment as the chart renders it (values only, not fieldRefs). */
-async function operatorEnv(values: Record<string, string | number | boolean>): Promise<Record<string, string>> {
-  const deployment = (await helmTemplate('orchard', 'orchard-system', values)).find((o) => o.kind === 'Deployment');
+/** The operator container's environment in rendered objects (values only, not fieldRefs). */
+function envOf(objects: any[]): Record<string, string> {
+  const deployment = objects.find((o) => o.kind === 'Deployment');
   return Object.fromEntries(deployment.spec.template.spec.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+}
+
+/** The operator container's environment as the chart renders it with `values`. */
+async function operatorEnv(values: Record<string, string | number | boolean>): Promise<Record<string, string>> {
+  return envOf(await helmTemplate('orchard', 'orchard-system', values));
 }
 
 afterAll(async () => {
@@ -128,8 +133,7 @@ describe('what the chart renders', () => {
     await applyObjects(kc, [...crds, ...rest], { dryRun: true });
     // With HPA on, the autoscaler the operator then builds for a model that sets none is accepted too.
     if (values['scorer.autoscaling.enabled']) {
-      const env = objects.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.filter((e: any) => 'value' in e);
-      const autoscaling = scorerAutoscalingDefault(loadConfig([], Object.fromEntries(env.map((e: any) => [e.name, e.value]))));
+      const autoscaling = scorerAutoscalingDefault(loadConfig([], envOf(objects)));
       const model: RegisteredModelObject = { metadata: { name: 'salaries', namespace: release, uid: '00000000-0000-4000-8000-000000000001' }, spec: registeredModelSpec.parse({ task: 'Regression' }) };
       const hpa = buildScoringAutoscaler(model, { autoscaling: autoscaling! })!;
       expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8 });
