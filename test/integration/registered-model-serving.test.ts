@@ -24,8 +24,8 @@ let operator: RunningOperator;
 
 const api = '/apis/orchard.dev/v1alpha1';
 const get = (path: string) => requestJson(kc, 'GET', path);
-const model = () => get(`${api}/namespaces/${namespace}/registeredmodels/salaries`);
-const deployment = () => get(`/apis/apps/v1/namespaces/${namespace}/deployments/salaries-scorer`).catch(() => undefined);
+const model = (ns = namespace, name = 'salaries') => get(`${api}/namespaces/${ns}/registeredmodels/${name}`);
+const deployment = (ns = namespace, name = 'salaries') => get(`/apis/apps/v1/namespaces/${ns}/deployments/${name}-scorer`).catch(() => undefined);
 const condition = (obj: any, type: string) => obj.status?.conditions?.find((c: any) => c.type === type);
 const writes = async () => (await metrics.apiWrites.get()).values.reduce((n, v) => n + v.value, 0);
 const settle = () => new Promise((r) => setTimeout(r, 800));
@@ -51,10 +51,14 @@ function version(v: number, rmse: number): ModelVersion {
 
 /** Appends versions to status as the TrainingRun controller does (optimistic concurrency). */
 async function register(...versions: ModelVersion[]) {
-  await eventually('the versions to be registered', async () => {
-    const m = await model();
+  await registerIn(namespace, 'salaries', ...versions);
+}
+
+async function registerIn(ns: string, name: string, ...versions: ModelVersion[]) {
+  await eventually(`the versions of ${name} to be registered`, async () => {
+    const m = await model(ns, name);
     const status = { ...(m.status ?? {}), versions: [...(m.status?.versions ?? []), ...versions], latestVersion: versions.at(-1)!.version };
-    return requestJson(kc, 'PUT', `${api}/namespaces/${namespace}/registeredmodels/salaries/status`, { body: { ...m, status } }).then(
+    return requestJson(kc, 'PUT', `${api}/namespaces/${ns}/registeredmodels/${name}/status`, { body: { ...m, status } }).then(
       () => true,
       () => undefined,
     );
@@ -245,7 +249,6 @@ describe("the operator's default autoscaling (the chart's scorer.autoscaling)", 
   it('gives a model without serving.autoscaling an autoscaler that keeps the replicas, lets a model pin its own, and goes when the default does', async () => {
     const ns = await createNamespace(kc, 'serving-hpa');
     const hpaOf = (name: string) => get(`/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers/${name}-scorer`).catch(() => undefined);
-    const deploymentOf = (name: string) => get(`/apis/apps/v1/namespaces/${ns}/deployments/${name}-scorer`).catch(() => undefined);
     const start = async (autoscaling?: ServingDefaults['autoscaling']) => {
       const stopped = new AbortController();
       const running = await startOperator(
@@ -263,11 +266,7 @@ describe("the operator's default autoscaling (the chart's scorer.autoscaling)", 
         await requestJson(kc, 'POST', `${api}/namespaces/${ns}/registeredmodels`, {
           body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name }, spec: { task: 'Regression', serving: servingSpec } },
         });
-        await eventually(`a version of ${name}`, async () => {
-          const m = await get(`${api}/namespaces/${ns}/registeredmodels/${name}`);
-          const status = { ...(m.status ?? {}), versions: [version(1, 60000)], latestVersion: 1 };
-          return requestJson(kc, 'PUT', `${api}/namespaces/${ns}/registeredmodels/${name}/status`, { body: { ...m, status } }).then(() => true, () => undefined);
-        });
+        await registerIn(ns, name, version(1, 60000));
       }
       const auto = await eventually('the default autoscaler', () => hpaOf('auto'));
       expect(auto.spec).toMatchObject({ minReplicas: 2, maxReplicas: 6, scaleTargetRef: { kind: 'Deployment', name: 'auto-scorer' } });
@@ -275,16 +274,16 @@ describe("the operator's default autoscaling (the chart's scorer.autoscaling)", 
       expect((await eventually("the pinned model's own autoscaler", () => hpaOf('pinned'))).spec).toMatchObject({ minReplicas: 3, maxReplicas: 3 });
 
       // What the autoscaler sets, the operator keeps.
-      await eventually('the Deployment', () => deploymentOf('auto'));
+      await eventually('the Deployment', () => deployment(ns, 'auto'));
       await requestJson(kc, 'PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/auto-scorer/scale`, { contentType: 'application/merge-patch+json', body: { spec: { replicas: 4 } } });
       await settle();
-      expect((await deploymentOf('auto')).spec.replicas).toBe(4);
+      expect((await deployment(ns, 'auto')).spec.replicas).toBe(4);
 
       // The default off: the model's autoscaler goes and serving.replicas (1) is back; the pinned model keeps its own.
       await stopOperator();
       stopOperator = await start();
       await eventually('the default autoscaler deleted', async () => ((await hpaOf('auto')) ? undefined : true));
-      await eventually('serving.replicas back', async () => (await deploymentOf('auto'))?.spec.replicas === 1);
+      await eventually('serving.replicas back', async () => (await deployment(ns, 'auto'))?.spec.replicas === 1);
       expect((await hpaOf('pinned'))?.spec).toMatchObject({ minReplicas: 3, maxReplicas: 3 });
     } finally {
       await stopOperator();
