@@ -52,9 +52,14 @@ async function startAndKill(): Promise<{ output: string; leftAfterKill: string[]
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+  return { output, leftAfterKill: await processesLeft() };
+}
+
+/** The processes still running under the state directory once they are gone, or after 10 s. */
+async function processesLeft(): Promise<ReturnType<typeof processesUnder>> {
   const deadline = Date.now() + 10_000;
   while (processesUnder(stateDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-  return { output, leftAfterKill: processesUnder(stateDir) };
+  return processesUnder(stateDir);
 }
 
 let killed: Awaited<ReturnType<typeof startAndKill>>;
@@ -144,8 +149,6 @@ describe('the local story, test-sized', () => {
   it('leaves no process behind when stopped', async () => {
     expect(processesUnder(stateDir).length).toBeGreaterThan(0);
     await story!.stop();
-    const deadline = Date.now() + 10_000;
-    while (processesUnder(stateDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(processesUnder(stateDir)).toEqual([]);
+    expect(await processesLeft()).toEqual([]);
   });
 });
