@@ -58,22 +58,31 @@ export async function summarize(preparedDir: string, modelDir: string, artifactU
   const shap = (await json(join(modelDir, 'shap.json'))) as { name: string; importance: number }[];
   const dataset = await json(join(preparedDir, 'dataset.json'));
   const exported = await json(join(modelDir, 'export.json'));
-  const round = (v: number) => Number(v.toPrecision(6));
   const summary: RunSummary = {
     artifactUri,
-    metrics: Object.fromEntries(Object.entries(metrics.metrics as Record<string, number>).map(([k, v]) => [k, round(v)])),
+    metrics: roundAll(metrics.metrics),
     topFeatures: shap.slice(0, 5).map((f) => ({ name: f.name, importance: round(f.importance) })),
     rows: dataset.rows,
     trees: metrics.treeCount,
     parityMaxError: Math.max(0, ...Object.values(exported.parity.maxError as Record<string, number>)),
   };
-  if (metrics.baseline) summary.baseline = Object.fromEntries(Object.entries(metrics.baseline as Record<string, number>).map(([k, v]) => [k, round(v)]));
+  if (metrics.baseline) summary.baseline = roundAll(metrics.baseline);
   if (metrics.bestIteration !== undefined) summary.bestIteration = metrics.bestIteration;
   if (metrics.trainSeconds !== undefined) summary.trainSeconds = round(metrics.trainSeconds);
   if (metrics.device) summary.device = metrics.device;
   if (exported.comparison?.metrics) {
-    summary.comparison = { version: exported.comparison.version, metrics: Object.fromEntries(Object.entries(exported.comparison.metrics as Record<string, number>).map(([k, v]) => [k, round(v)])) };
+    summary.comparison = { version: exported.comparison.version, metrics: roundAll(exported.comparison.metrics) };
   }
   summary.testDataFingerprint = createHash('sha256').update(await readFile(join(preparedDir, 'test.tsv'))).digest('hex').slice(0, 16);
   return summary;
+}
+
+/** Six significant digits: what the summary (a termination message) carries. */
+function round(v: number): number {
+  return Number(v.toPrecision(6));
+}
+
+/** A metric table with every value rounded as the summary shows metrics. */
+function roundAll(table: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(table).map(([k, v]) => [k, round(v)]));
 }

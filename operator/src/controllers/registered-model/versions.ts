@@ -12,7 +12,7 @@ export interface TrainedRun {
   metrics: Record<string, string>;
   artifactUri: string;
   testDataFingerprint?: string;
-  comparison?: { version: number; metrics: Record<string, string> };
+  comparison?: ModelVersion['comparison'];
 }
 
 export function versionOfRun(status: RegisteredModelStatus | undefined, runUid: string): number | undefined {
