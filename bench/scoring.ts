@@ -138,10 +138,6 @@ try {
     const perSlice: { plain: number; drift: number; raw: number }[] = [];
     for (let round = 0; round < SLICES; round++) {
       process.stderr.write(`${w.label}: slice ${round + 1} of ${SLICES}…\n`);
-      const measure = async (base: string) => {
-        const r = await load(`${base}${w.path}`, w.bodies, w.rowsPer, w.connections, SECONDS, 0.5);
-        return r;
-      };
       // Alternate the order, so no side always runs first; in-process sits in the middle.
       const steps: ({ which: 'plain' | 'drift'; url: string } | 'raw')[] = [servers[0]!, servers[1]!, 'raw', servers[2]!, servers[3]!];
       if (round % 2) steps.reverse();
@@ -154,7 +150,7 @@ try {
           rawSum.set(w.rowsPer, { rows: sum.rows + rate, n: sum.n + 1 });
           continue;
         }
-        const r = await measure(step.url);
+        const r = await load(`${step.url}${w.path}`, w.bodies, w.rowsPer, w.connections, SECONDS, 0.5);
         merge(`orchard serve${step.which === 'drift' ? ' + drift monitor' : ''}, ${w.label}`, r);
         got[step.which]!.push(r.rows / r.seconds);
       }
