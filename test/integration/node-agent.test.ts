@@ -321,6 +321,32 @@ describe('the local node agent', () => {
     expect(groupMembers(groups)).toEqual([]);
   }, 90_000);
 
+  it('fills configMap, secret and downwardAPI volumes, items and all', async () => {
+    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'files' }, data: { a: 'from a configmap' } } });
+    await requestJson(kc, 'POST', `/api/v1/namespaces/${ns}/secrets`, { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'files' }, stringData: { b: 'from a secret' } } });
+    await createPod('files', {
+      restartPolicy: 'Never',
+      volumes: [
+        { name: 'cm', configMap: { name: 'files' } },
+        { name: 'sec', secret: { secretName: 'files', items: [{ key: 'b', path: 'renamed' }] } },
+        { name: 'info', downwardAPI: { items: [{ path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: RUNTIME_IMAGE,
+          // Paths travel in env values, which the agent maps to the volumes' directories; the log becomes the message.
+          command: ['sh', '-c', 'cat "$A"; echo; cat "$B"; echo; cat "$C"; exit 1'],
+          env: [{ name: 'A', value: '/cm/a' }, { name: 'B', value: '/sec/renamed' }, { name: 'C', value: '/info/name' }],
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          volumeMounts: [{ name: 'cm', mountPath: '/cm' }, { name: 'sec', mountPath: '/sec' }, { name: 'info', mountPath: '/info' }],
+        },
+      ],
+    });
+    const pod = await podWhen('files', 'the Pod to finish', (p) => p.status.phase === 'Failed');
+    expect(pod.status.containerStatuses[0].state.terminated.message).toBe('from a configmap\nfrom a secret\nfiles');
+  });
+
   it('refuses an image it does not map and a hostPath volume, naming the fields', async () => {
     await createPod('unsupported', {
       restartPolicy: 'Never',
