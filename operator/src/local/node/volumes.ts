@@ -5,7 +5,7 @@
 // and token expiry, are not followed.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import { getIfExists, requestJson, type KubeConfig } from '../../kube/client.js';
+import { getIfExists, requestJson, type k8s, type KubeConfig } from '../../kube/client.js';
 import { fieldValue, type Pod, type Volume } from './pod-spec.js';
 
 /** A volume that cannot be set up yet (a missing ConfigMap): the kubelet retries, and so does the agent. */
@@ -31,44 +31,35 @@ export async function setUpVolumes(kc: KubeConfig, pod: Pod, volumesDir: string,
 }
 
 async function fill(kc: KubeConfig, pod: Pod, volume: Volume, dir: string, ips: { podIP: string; hostIP: string }): Promise<void> {
-  const ns = pod.metadata.namespace;
   if (volume.emptyDir) return;
-  if (volume.configMap) {
-    const data = await configMapData(kc, ns, volume.configMap.name!, volume.configMap.optional ?? false);
-    writeKeys(dir, data, volume.configMap.items, volume.configMap.defaultMode ?? 0o644, `configmap ${ns}/${volume.configMap.name}`, volume.configMap.optional);
-    return;
-  }
-  if (volume.secret) {
-    const data = await secretData(kc, ns, volume.secret.secretName!, volume.secret.optional ?? false);
-    writeKeys(dir, data, volume.secret.items, volume.secret.defaultMode ?? 0o644, `secret ${ns}/${volume.secret.secretName}`, volume.secret.optional);
-    return;
-  }
-  if (volume.downwardAPI) {
-    for (const item of volume.downwardAPI.items ?? []) {
-      writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? volume.downwardAPI.defaultMode ?? 0o644);
-    }
-    return;
-  }
-  if (volume.projected) {
-    const mode = volume.projected.defaultMode ?? 0o644;
-    for (const source of volume.projected.sources ?? []) {
-      if (source.serviceAccountToken) {
-        const token = await requestToken(kc, pod, source.serviceAccountToken.audience, source.serviceAccountToken.expirationSeconds);
-        writeFile(dir, source.serviceAccountToken.path, Buffer.from(token), mode);
-      } else if (source.configMap) {
-        const data = await configMapData(kc, ns, source.configMap.name!, source.configMap.optional ?? false);
-        writeKeys(dir, data, source.configMap.items, mode, `configmap ${ns}/${source.configMap.name}`, source.configMap.optional);
-      } else if (source.secret) {
-        const data = await secretData(kc, ns, source.secret.name!, source.secret.optional ?? false);
-        writeKeys(dir, data, source.secret.items, mode, `secret ${ns}/${source.secret.name}`, source.secret.optional);
-      } else if (source.downwardAPI) {
-        for (const item of source.downwardAPI.items ?? []) writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? mode);
-      }
-    }
-    return;
-  }
+  const sources = projection(volume);
   // admitPod refuses every other type before anything is set up.
-  throw new Error(`volume type ${Object.keys(volume).filter((k) => k !== 'name').join(', ')} is not supported`);
+  if (!sources) throw new Error(`volume type ${Object.keys(volume).filter((k) => k !== 'name').join(', ')} is not supported`);
+  const ns = pod.metadata.namespace;
+  const mode = (volume.projected ?? volume.configMap ?? volume.secret ?? volume.downwardAPI)?.defaultMode ?? 0o644;
+  for (const source of sources) {
+    if (source.serviceAccountToken) {
+      const token = await requestToken(kc, pod, source.serviceAccountToken.audience, source.serviceAccountToken.expirationSeconds);
+      writeFile(dir, source.serviceAccountToken.path, Buffer.from(token), mode);
+    } else if (source.configMap) {
+      const data = await configMapData(kc, ns, source.configMap.name!, source.configMap.optional ?? false);
+      writeKeys(dir, data, source.configMap.items, mode, `configmap ${ns}/${source.configMap.name}`, source.configMap.optional);
+    } else if (source.secret) {
+      const data = await secretData(kc, ns, source.secret.name!, source.secret.optional ?? false);
+      writeKeys(dir, data, source.secret.items, mode, `secret ${ns}/${source.secret.name}`, source.secret.optional);
+    } else if (source.downwardAPI) {
+      for (const item of source.downwardAPI.items ?? []) writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? mode);
+    }
+  }
+}
+
+/** A volume's files as projection sources: a configMap, secret or downwardAPI volume is a projection of one. */
+function projection(volume: Volume): k8s.V1VolumeProjection[] | undefined {
+  if (volume.projected) return volume.projected.sources ?? [];
+  if (volume.configMap) return [{ configMap: volume.configMap }];
+  if (volume.secret) return [{ secret: { name: volume.secret.secretName!, ...(volume.secret.items ? { items: volume.secret.items } : {}), ...(volume.secret.optional !== undefined ? { optional: volume.secret.optional } : {}) } }];
+  if (volume.downwardAPI) return [{ downwardAPI: volume.downwardAPI }];
+  return undefined;
 }
 
 /** An optional one that does not exist gives no files. */
