@@ -105,12 +105,12 @@ export class PodWorker {
   /** The Pod is gone from the API server (force-deleted, or deleted by us): stop what still runs. */
   async gone(): Promise<void> {
     this.status.close();
-    if (this.mode === 'running') {
-      this.mode = 'gone';
+    const wasRunning = this.mode === 'running';
+    this.mode = 'gone';
+    if (wasRunning) {
       this.ending.abort();
       await this.killAll(this.graceSeconds() * 1000);
     }
-    this.mode = 'gone';
     await this.deletion;
     await this.done;
     this.cleanUp();
@@ -328,7 +328,7 @@ export class PodWorker {
     if ((this.pod.spec.restartPolicy ?? 'Always') !== 'Never' || ![...(earlier?.initContainerStatuses ?? []), ...(earlier?.containerStatuses ?? [])].some(wasRunning)) return false;
     const now = rfc3339(this.ctx.now());
     const settle = (s: ContainerStatus): ContainerStatus =>
-      'running' in s.state ? { ...s, state: { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: LOST_MESSAGE, startedAt: s.state.running.startedAt, finishedAt: now } }, ready: false, started: false } : s;
+      'running' in s.state ? { ...s, state: { terminated: lostTermination(s.state.running.startedAt, now) }, ready: false, started: false } : s;
     this.runtime.init = this.runtime.init.map((s) => settle(earlier?.initContainerStatuses?.find((e) => e.name === s.name) ?? s));
     this.runtime.containers = this.runtime.containers.map((s) => settle(earlier?.containerStatuses?.find((e) => e.name === s.name) ?? s));
     if (earlier?.podIP) this.runtime.podIP = earlier.podIP;
@@ -475,14 +475,18 @@ export class PodWorker {
   }
 }
 
+/** How a container that was running under an agent that died is reported: killed, state unknown (as the kubelet does). */
+function lostTermination(startedAt: string | undefined, finishedAt: string): Terminated {
+  return { exitCode: 137, reason: 'ContainerStatusUnknown', message: LOST_MESSAGE, startedAt, finishedAt };
+}
+
 /** A container's status to start from: what an earlier agent reported, a running container becoming one lost with it. */
 function carried(c: Container, statuses: ContainerStatus[] | undefined, reason: string, now: Date): ContainerStatus {
   const earlier = statuses?.find((s) => s.name === c.name);
   const fresh = waitingStatus(c.name, c.image ?? '', reason);
   if (!earlier) return fresh;
   if ('running' in earlier.state) {
-    const lost: Terminated = { exitCode: 137, reason: 'ContainerStatusUnknown', message: LOST_MESSAGE, startedAt: earlier.state.running.startedAt, finishedAt: rfc3339(now) };
-    return { ...fresh, lastState: { terminated: lost }, restartCount: earlier.restartCount + 1 };
+    return { ...fresh, lastState: { terminated: lostTermination(earlier.state.running.startedAt, rfc3339(now)) }, restartCount: earlier.restartCount + 1 };
   }
   if ('terminated' in earlier.state) return { ...fresh, lastState: { terminated: earlier.state.terminated }, restartCount: earlier.restartCount + 1 };
   return { ...fresh, lastState: earlier.lastState ?? {}, restartCount: earlier.restartCount };
