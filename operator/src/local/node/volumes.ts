@@ -42,10 +42,10 @@ async function fill(kc: KubeConfig, pod: Pod, volume: Volume, dir: string, ips: 
       const token = await requestToken(kc, pod, source.serviceAccountToken.audience, source.serviceAccountToken.expirationSeconds);
       writeFile(dir, source.serviceAccountToken.path, Buffer.from(token), mode);
     } else if (source.configMap) {
-      const data = await configMapData(kc, ns, source.configMap.name!, source.configMap.optional ?? false);
+      const data = await objectData(kc, ns, 'configmap', source.configMap.name!, source.configMap.optional ?? false);
       writeKeys(dir, data, source.configMap.items, mode, `configmap ${ns}/${source.configMap.name}`, source.configMap.optional);
     } else if (source.secret) {
-      const data = await secretData(kc, ns, source.secret.name!, source.secret.optional ?? false);
+      const data = await objectData(kc, ns, 'secret', source.secret.name!, source.secret.optional ?? false);
       writeKeys(dir, data, source.secret.items, mode, `secret ${ns}/${source.secret.name}`, source.secret.optional);
     } else if (source.downwardAPI) {
       for (const item of source.downwardAPI.items ?? []) writeFile(dir, item.path, Buffer.from(fieldValue(pod, item.fieldRef!.fieldPath, ips)), item.mode ?? mode);
@@ -62,26 +62,18 @@ function projection(volume: Volume): k8s.V1VolumeProjection[] | undefined {
   return undefined;
 }
 
-/** An optional one that does not exist gives no files. */
-async function configMapData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
-  const cm = await getIfExists(kc, `/api/v1/namespaces/${ns}/configmaps/${encodeURIComponent(name)}`);
-  if (!cm) {
+/** A ConfigMap's or Secret's files; an optional one that does not exist gives none. */
+async function objectData(kc: KubeConfig, ns: string, kind: 'configmap' | 'secret', name: string, optional: boolean): Promise<Data | undefined> {
+  const obj = await getIfExists(kc, `/api/v1/namespaces/${ns}/${kind}s/${encodeURIComponent(name)}`);
+  if (!obj) {
     if (optional) return undefined;
-    throw new MountError(`configmap "${name}" not found`);
+    throw new MountError(`${kind} "${name}" not found`);
   }
+  if (kind === 'secret') return secretBytes(obj);
   const data: Data = {};
-  for (const [k, v] of Object.entries<string>(cm.data ?? {})) data[k] = Buffer.from(v);
-  for (const [k, v] of Object.entries<string>(cm.binaryData ?? {})) data[k] = Buffer.from(v, 'base64');
+  for (const [k, v] of Object.entries<string>(obj.data ?? {})) data[k] = Buffer.from(v);
+  for (const [k, v] of Object.entries<string>(obj.binaryData ?? {})) data[k] = Buffer.from(v, 'base64');
   return data;
-}
-
-async function secretData(kc: KubeConfig, ns: string, name: string, optional: boolean): Promise<Data | undefined> {
-  const secret = await getIfExists(kc, `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`);
-  if (!secret) {
-    if (optional) return undefined;
-    throw new MountError(`secret "${name}" not found`);
-  }
-  return secretBytes(secret);
 }
 
 /** A Secret's values, decoded. */
