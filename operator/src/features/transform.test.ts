@@ -53,6 +53,44 @@ describe('feature spec', () => {
   });
 });
 
+/** Names every plain object inherits: user text that reaches them through `object[text]` reads Object.prototype. */
+export const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
+
+describe('user text that names an Object.prototype member', () => {
+  const mappedSpec = featureSpec.parse({
+    target: { column: 'y' },
+    columns: [
+      { name: 'n', type: 'Numeric', valueMap: { big: '100' } },
+      { name: 'c', type: 'Categorical', valueMap: { s: 'S' } },
+      { name: 'm', type: 'MultiLabel', valueMap: { x: 'X' } },
+    ],
+  });
+  const encode = recordEncoder(buildInputSchema('Regression', mappedSpec, { m: ['X', 'constructor'] }, undefined));
+
+  it('is not a number, a category of its own, or a label of its own, never a member of Object.prototype', () => {
+    expect(PROTOTYPE_NAMES).toEqual(expect.arrayContaining(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__lookupGetter__']));
+    for (const name of PROTOTYPE_NAMES) {
+      expect(() => encode(reader({ n: name, c: 'a', m: null }))).toThrow(new FeatureError('n', `n: "${name}" is not a number (send a decimal number, or map the value with valueMap)`));
+      expect(encode(reader({ n: 1, c: name, m: `${name};y` }))).toEqual([1, name, 0, name === 'constructor' ? 1 : 0]);
+    }
+    expect(encode(reader({ n: 'big', c: 's', m: 'x' }))).toEqual([100, 'S', 1, 0]);
+  });
+
+  it('as a column name reads the record\'s own field, and its absence as missing', () => {
+    for (const name of PROTOTYPE_NAMES) {
+      const spec = featureSpec.parse({ target: { column: 'y' }, columns: [{ name: 'n', column: name, type: 'Numeric' }, { name: 'c', column: name, type: 'Categorical' }, { name: 'm', column: name, type: 'MultiLabel' }] });
+      const byName = recordEncoder(buildInputSchema('Regression', spec, { m: ['7'] }, undefined));
+      expect(byName(jsonRecordReader({}))).toEqual([Number.NaN, '', Number.NaN]);
+      expect(byName(jsonRecordReader(JSON.parse(`{${JSON.stringify(name)}: "7"}`)))).toEqual([7, '7', 1]);
+    }
+  });
+
+  it('as a feature name finds no fitted MultiLabel vocabulary it was not given', () => {
+    const spec = featureSpec.parse({ target: { column: 'y' }, columns: [{ name: 'constructor', type: 'MultiLabel' }] });
+    expect(buildInputSchema('Regression', spec, {}, undefined).inputs).toEqual([]);
+  });
+});
+
 describe('target', () => {
   const t = { column: 'y', transform: 'None' as const };
   it('puts the positive class last for binary tasks and rejects a third class', () => {

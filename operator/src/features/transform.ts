@@ -31,9 +31,17 @@ function isMissing(value: RawValue): value is null | undefined | '' {
   return value === null || value === undefined || value === '';
 }
 
+/**
+ * A plain object's own value for a key a user chose: never one inherited from Object.prototype, so
+ * a value such as "constructor" or "__proto__" reads as absent, not as a function or an object.
+ */
+export function ownValue<T>(object: Record<string, T> | undefined, key: string): T | undefined {
+  return object !== undefined && Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
 function mapped(feature: { valueMap?: Record<string, string> | undefined }, value: RawValue): RawValue {
   if (feature.valueMap === undefined || isMissing(value)) return value;
-  const hit = feature.valueMap[String(value)];
+  const hit = ownValue(feature.valueMap, String(value));
   return hit === undefined ? value : hit;
 }
 
@@ -104,7 +112,7 @@ export function fitMultiLabel(spec: FeatureSpec, records: Iterable<RecordReader>
 export function modelInputs(spec: FeatureSpec, multiLabel: Record<string, string[]>): ModelInput[] {
   return spec.columns.flatMap((f): ModelInput[] => {
     if (f.type === 'MultiLabel') {
-      return (multiLabel[f.name] ?? []).map((label) => ({ name: `${f.name}=${label}`, type: 'Numeric', feature: f.name, label }));
+      return (ownValue(multiLabel, f.name) ?? []).map((label) => ({ name: `${f.name}=${label}`, type: 'Numeric', feature: f.name, label }));
     }
     return [{ name: f.name, type: f.type, feature: f.name }];
   });
@@ -146,7 +154,7 @@ export function recordEncoder(schema: InputSchema): (read: RecordReader) => Enco
         out.push(categoryText(map(read(column))));
       };
     }
-    const labels = schema.multiLabel[f.name] ?? [];
+    const labels = ownValue(schema.multiLabel, f.name) ?? [];
     const separator = f.multiLabel?.separator ?? ';';
     return (read: RecordReader, out: EncodedRow) => {
       const raw = mapped(f, read(column));
@@ -168,7 +176,7 @@ export function recordEncoder(schema: InputSchema): (read: RecordReader) => Enco
 /** Reads a JSON record by column name; unknown fields are ignored, absent ones are missing. */
 export function jsonRecordReader(record: Record<string, unknown>): RecordReader {
   return (column) => {
-    const v = record[column];
+    const v = ownValue(record, column);
     if (v === null || v === undefined || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
     throw new FeatureError(column, `${column}: expected a string, number or null, got ${Array.isArray(v) ? 'an array' : typeof v}`);
   };
