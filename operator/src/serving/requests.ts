@@ -62,12 +62,62 @@ function checkFields(record: Record<string, unknown>, i: number, model: ServedMo
     if (!model.columns.includes(key)) throw bad(`instances[${i}].${key}: unknown field: the model reads ${model.columns.join(', ')}`);
   }
   for (const column of model.columns) {
-    if (!(column in record)) throw bad(`instances[${i}].${column}: missing: every record carries every column the model reads (null for a missing value)`);
+    if (!Object.hasOwn(record, column)) throw bad(`instances[${i}].${column}: missing: every record carries every column the model reads (null for a missing value)`);
   }
 }
 
-/** Open Inference Protocol datatypes each model input accepts. */
-const NUMERIC_TYPES = new Set(['FP16', 'FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'BOOL']);
+/**
+ * Open Inference Protocol datatypes a numeric model input accepts, with the values each can hold: a
+ * value its type cannot hold (INT8 1e30, UINT8 -5, INT32 2022.7) is a client's encoding bug, not data.
+ */
+const NUMERIC_TYPES = new Map<string, { integer: boolean; min: number; max: number }>([
+  ['FP16', { integer: false, min: -65504, max: 65504 }],
+  ['FP32', { integer: false, min: -3.4028234663852886e38, max: 3.4028234663852886e38 }],
+  ['FP64', { integer: false, min: -Number.MAX_VALUE, max: Number.MAX_VALUE }],
+  ['INT8', { integer: true, min: -(2 ** 7), max: 2 ** 7 - 1 }],
+  ['INT16', { integer: true, min: -(2 ** 15), max: 2 ** 15 - 1 }],
+  ['INT32', { integer: true, min: -(2 ** 31), max: 2 ** 31 - 1 }],
+  ['INT64', { integer: true, min: -(2 ** 63), max: 2 ** 63 - 1 }],
+  ['UINT8', { integer: true, min: 0, max: 2 ** 8 - 1 }],
+  ['UINT16', { integer: true, min: 0, max: 2 ** 16 - 1 }],
+  ['UINT32', { integer: true, min: 0, max: 2 ** 32 - 1 }],
+  ['UINT64', { integer: true, min: 0, max: 2 ** 64 - 1 }],
+]);
+
+/** A numeric tensor's value → the model's number (NaN: missing), or what is wrong with it. */
+function numericCell(v: unknown, datatype: string): number | string {
+  if (v === null) return Number.NaN;
+  if (datatype === 'BOOL') return typeof v === 'boolean' ? (v ? 1 : 0) : `expected true, false or null for BOOL, got ${shown(v)}`;
+  const range = NUMERIC_TYPES.get(datatype)!;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `expected a finite number or null, got ${shown(v)}`;
+  if (range.integer && !Number.isInteger(v)) return `${v} is not an integer: ${datatype} holds integers (send FP64 for fractions)`;
+  if (v < range.min || v > range.max) return `${v} is out of ${datatype}'s range ${range.min}..${range.max}: send a wider datatype such as FP64`;
+  return v;
+}
+
+const shown = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : describe(v));
+
+/**
+ * A tensor's data in row order: flat (OIP's usual form) or nested as the shape says, one level per
+ * dimension. Ragged or over-nested data is refused, not flattened into rows it never meant.
+ */
+function tensorData(data: unknown, shape: number[], where: string): unknown[] {
+  if (!Array.isArray(data)) throw bad(`${where}.data: expected an array of ${shape[0]} values, got ${describe(data)}`);
+  const n = shape[0]!;
+  const nested = data.some(Array.isArray);
+  if (!nested) {
+    if (data.length !== n) throw bad(`${where}.data: ${data.length} values for shape ${JSON.stringify(shape)}: send ${n} values, one per row`);
+    return data;
+  }
+  if (shape.length === 1) throw bad(`${where}.data: nested arrays for shape [${n}]: send a flat array of ${n} values`);
+  if (data.length !== n) throw bad(`${where}.data: ${data.length} rows for shape ${JSON.stringify(shape)}: send ${n} rows of one value, or ${n} values flat`);
+  return data.map((row, r) => {
+    if (!Array.isArray(row) || row.length !== 1 || Array.isArray(row[0])) {
+      throw bad(`${where}.data[${r}]: expected [value] as shape ${JSON.stringify(shape)} says, got ${Array.isArray(row) ? `an array of ${row.length}` : shown(row)}: the data is ragged`);
+    }
+    return row[0];
+  });
+}
 
 export interface InferRequest {
   id?: string;
@@ -117,18 +167,16 @@ export function parseInferRequest(body: unknown, model: ServedModel, maxRows: nu
       throw bad(`${where}.shape: ${rows} rows, but other inputs have ${n}: every input carries the same rows`);
     }
     const numeric = input.type === 'Numeric';
-    if (typeof tensor.datatype !== 'string' || (numeric ? !NUMERIC_TYPES.has(tensor.datatype) : tensor.datatype !== 'BYTES')) {
-      throw bad(`${where}.datatype: expected ${numeric ? 'a numeric type such as FP32 or FP64' : 'BYTES'} for this ${numeric ? 'numeric' : 'categorical'} input, got ${JSON.stringify(tensor.datatype)?.slice(0, 40)}`);
+    const datatype = tensor.datatype;
+    if (typeof datatype !== 'string' || (numeric ? datatype !== 'BOOL' && !NUMERIC_TYPES.has(datatype) : datatype !== 'BYTES')) {
+      throw bad(`${where}.datatype: expected ${numeric ? 'BOOL, UINT8..UINT64, INT8..INT64 or FP16/FP32/FP64' : 'BYTES'} for this ${numeric ? 'numeric' : 'categorical'} input, got ${JSON.stringify(datatype)?.slice(0, 40)}`);
     }
-    const data = Array.isArray(tensor.data) ? (tensor.data.length && Array.isArray(tensor.data[0]) ? tensor.data.flat() : tensor.data) : undefined;
-    if (!data) throw bad(`${where}.data: expected an array of ${n} values, got ${describe(tensor.data)}`);
-    if (data.length !== n) throw bad(`${where}.data: ${data.length} values for shape [${n}, 1]`);
+    const data = tensorData(tensor.data, shape as number[], where);
     return data.map((v, r) => {
       if (numeric) {
-        if (v === null) return Number.NaN;
-        if (typeof v === 'boolean') return v ? 1 : 0;
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${where}.data[${r}]: expected a finite number or null, got ${typeof v === 'number' ? v : describe(v)}`);
-        return v;
+        const cell = numericCell(v, datatype);
+        if (typeof cell === 'string') throw bad(`${where}.data[${r}]: ${cell}`);
+        return cell;
       }
       if (typeof v !== 'string') throw bad(`${where}.data[${r}]: expected a string, got ${describe(v)}`);
       return /[\t\r\n]/.test(v) ? v.replace(/[\t\r\n]/g, ' ') : v;
