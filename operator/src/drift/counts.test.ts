@@ -3,7 +3,7 @@ import { categoricalProfile, numericProfile, referenceProfile, type ReferencePro
 import type { EncodedRow } from '../features/transform.js';
 import { mulberry32 } from '../training/random.js';
 import {
-  DriftCounter, driftLayout, driftPrediction, emptyCounts, mergeCounts, parseDriftCounts, rankedCategories, slotOf, subtractCounts, type DriftCounts,
+  DriftCounter, driftLayout, driftPrediction, emptyCounts, maxCountsJsonBytes, mergeCounts, parseDriftCounts, parseLayoutCounts, rankedCategories, slotOf, subtractCounts, type DriftCounts,
 } from './counts.js';
 
 const inputs = [
@@ -105,6 +105,50 @@ describe('drift counts', () => {
     const counts = count(randomRows(10, 4));
     expect(() => parseDriftCounts({ ...counts, rows: 11 }, 'shard 2 summary')).toThrow(/shard 2 summary: x counts 10 values for 11 rows/);
     expect(() => parseDriftCounts({ ...counts, inputs: { x: [1.5] } })).toThrow(/malformed at inputs.x.0/);
+  });
+
+  it('reads untrusted counts only in the exact shape of the layout, naming the field that is wrong', () => {
+    const layout = driftLayout(profile);
+    const good = count(randomRows(10, 5));
+    const json = (c: unknown) => JSON.parse(JSON.stringify(c)) as Record<string, any>;
+    expect(parseLayoutCounts(json(good), layout, 'block', 100)).toEqual(good);
+    const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
+      ['a "__proto__" input', (c) => JSON.parse(JSON.stringify(c).replace('"inputs":{', '"inputs":{"__proto__":[1],')), /block\.inputs\.__proto__: not an input of the model/],
+      ['an input missing', (c) => ({ ...c, inputs: { x: c.inputs.x, flag: c.inputs.flag } }), /block\.inputs\.c: missing/],
+      ['an extra input', (c) => ({ ...c, inputs: { ...c.inputs, y: [10] } }), /block\.inputs\.y: not an input/],
+      ['too few slots', (c) => ({ ...c, inputs: { ...c.inputs, x: c.inputs.x.slice(1) } }), /block\.inputs\.x: expected an array of 23 counts .*got 22 values/],
+      ['too many slots', (c) => ({ ...c, prediction: [...c.prediction, 0] }), /block\.prediction: expected an array of \d+ counts/],
+      ['a negative count', (c) => ({ ...c, inputs: { ...c.inputs, flag: [-1, ...c.inputs.flag.slice(1)] } }), /block\.inputs\.flag\[0\]: expected an integer from 0 to 10, got -1/],
+      ['a fraction', (c) => ({ ...c, inputs: { ...c.inputs, flag: [0.5, ...c.inputs.flag.slice(1)] } }), /block\.inputs\.flag\[0\]: expected an integer/],
+      ['a string count', (c) => ({ ...c, inputs: { ...c.inputs, flag: ['1', ...c.inputs.flag.slice(1)] } }), /block\.inputs\.flag\[0\]: expected an integer from 0 to 10, got "1"/],
+      ['counts that do not add up', (c) => ({ ...c, rows: 9 }), /block\.inputs\.x\[\d+\]: expected an integer from 0 to 9|block\.inputs\.x: counts/],
+      ['more rows than a block may hold', (c) => ({ ...c, rows: 101 }), /block\.rows: expected an integer from 0 to 100, got 101/],
+      ['unsafe integers', (c) => ({ ...c, rows: 2 ** 60 }), /block\.rows/],
+      ['another layout', (c) => ({ ...c, layout: '0123456789abcdef' }), /block\.layout: .*another reference profile/],
+      ['an extra field', (c) => ({ ...c, note: 1 }), /block\.note: not a field/],
+      ['an array', () => [], /block: expected an object/],
+      ['no prediction', (c) => ({ ...c, prediction: undefined }), /block\.prediction: expected an array/],
+    ];
+    for (const [what, change, error] of cases) {
+      let message = 'accepted';
+      try {
+        parseLayoutCounts(change(json(good)), layout, 'block', 100);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect([what, message]).toEqual([what, expect.stringMatching(error)]);
+    }
+  });
+
+  it('bounds the JSON of a block from the layout and its most rows', () => {
+    const layout = driftLayout(profile);
+    const full = emptyCounts(layout);
+    // Every slot at the widest count a block of 99,999 rows can hold.
+    for (const slots of [...Object.values(full.inputs), full.prediction!]) slots.fill(99_999);
+    full.rows = 99_999;
+    const bytes = JSON.stringify(full).length;
+    expect(bytes).toBeLessThanOrEqual(maxCountsJsonBytes(layout, 99_999));
+    expect(maxCountsJsonBytes(layout, 99_999)).toBeLessThan(2 * bytes);
   });
 
   it('counts predicted classes against a multiclass prediction profile', () => {

@@ -242,3 +242,85 @@ export function parseDriftCounts(json: unknown, source = 'drift counts'): DriftC
   }
   return counts;
 }
+
+/** Own properties of a plain JSON object, or undefined: arrays, null and other values are not records. */
+function ownRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function slotArray(value: unknown, slots: number, maxRows: number, at: string): { values: number[]; sum: number } {
+  if (!Array.isArray(value) || value.length !== slots) throw new Error(`${at}: expected an array of ${slots} counts (the reference profile's slots for it), got ${Array.isArray(value) ? `${value.length} values` : typeof value}`);
+  let sum = 0;
+  const out = new Array<number>(slots);
+  for (let s = 0; s < slots; s++) {
+    const v = value[s];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > maxRows) throw new Error(`${at}[${s}]: expected an integer from 0 to ${maxRows}, got ${JSON.stringify(v)}`);
+    out[s] = v;
+    sum += v;
+    // Stopping here keeps the sum a safe integer, so the check against rows stays exact.
+    if (sum > maxRows) throw new Error(`${at}: counts more than ${maxRows} values`);
+  }
+  return { values: out, sum };
+}
+
+/**
+ * Reads counts from an untrusted peer strictly against the layout they must share: exactly the
+ * layout's inputs as own properties, each with as many slots as the layout gives it, integer counts
+ * from 0 to maxRows that add up to `rows`. What it returns is a fresh object of plain arrays, so
+ * nothing of the sender's JSON (no `__proto__` key, no extra field) reaches a window or a merge.
+ */
+export function parseLayoutCounts(json: unknown, layout: DriftLayout, source: string, maxRows = Number.MAX_SAFE_INTEGER): DriftCounts {
+  const counts = ownRecord(json);
+  if (!counts) throw new Error(`${source}: expected an object {"version", "layout", "rows", "inputs"${layout.prediction ? ', "prediction"' : ''}}`);
+  const allowed = new Set(['version', 'layout', 'rows', 'inputs', 'prediction']);
+  const extra = Object.keys(counts).find((k) => !allowed.has(k));
+  if (extra !== undefined) throw new Error(`${source}.${extra}: not a field of drift counts`);
+  if (counts.version !== DRIFT_COUNTS_VERSION) throw new Error(`${source}.version: expected ${DRIFT_COUNTS_VERSION}, got ${JSON.stringify(counts.version)}`);
+  if (counts.layout !== layout.fingerprint) {
+    throw new Error(`${source}.layout: counts of layout ${JSON.stringify(counts.layout)} were binned against another reference profile than this one (${layout.fingerprint})`);
+  }
+  const rows = counts.rows;
+  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0 || rows > maxRows) throw new Error(`${source}.rows: expected an integer from 0 to ${maxRows}, got ${JSON.stringify(rows)}`);
+  const inputs = ownRecord(counts.inputs);
+  if (!inputs) throw new Error(`${source}.inputs: expected an object of input name → counts`);
+  const names = new Set(layout.inputs.map((i) => i.name));
+  const unknown = Object.keys(inputs).find((k) => !names.has(k));
+  if (unknown !== undefined) throw new Error(`${source}.inputs.${unknown}: not an input of the model (its inputs: ${[...names].join(', ')})`);
+  const checked = (value: unknown, slots: SlotLayout, at: string) => {
+    const { values, sum } = slotArray(value, slotCount(slots), rows, at);
+    if (sum !== rows) throw new Error(`${at}: counts ${sum} values for ${rows} rows`);
+    return values;
+  };
+  const out: DriftCounts = {
+    version: DRIFT_COUNTS_VERSION,
+    layout: layout.fingerprint,
+    rows,
+    inputs: Object.fromEntries(
+      layout.inputs.map((i) => {
+        if (!Object.hasOwn(inputs, i.name)) throw new Error(`${source}.inputs.${i.name}: missing`);
+        return [i.name, checked(inputs[i.name], i.slots, `${source}.inputs.${i.name}`)];
+      }),
+    ),
+  };
+  if (layout.prediction) {
+    if (!Object.hasOwn(counts, 'prediction')) throw new Error(`${source}.prediction: missing (the reference profile describes the prediction)`);
+    out.prediction = checked(counts.prediction, layout.prediction, `${source}.prediction`);
+  } else if (Object.hasOwn(counts, 'prediction')) {
+    throw new Error(`${source}.prediction: the reference profile describes no prediction`);
+  }
+  return out;
+}
+
+/**
+ * The most bytes compact JSON of one block of counts on this layout can take, with at most maxRows
+ * rows: every slot at the widest count, every name escaped at its longest, the fixed fields at
+ * their widest. Bodies above a multiple of it cannot be counts a scorer sent.
+ */
+export function maxCountsJsonBytes(layout: DriftLayout, maxRows: number): number {
+  const digits = String(maxRows).length;
+  // Key, colon, brackets and comma, plus a count and a comma per slot; names escape to at most 6 bytes a UTF-16 unit.
+  const column = (name: string, slots: number) => 6 * name.length + 6 + slots * (digits + 1);
+  const inputs = layout.inputs.reduce((n, i) => n + column(i.name, slotCount(i.slots)), 0);
+  const prediction = layout.prediction ? column('prediction', slotCount(layout.prediction)) : 0;
+  return 128 + digits + inputs + prediction;
+}

@@ -2,10 +2,12 @@
 // is bounded by the block count whatever the traffic, and the window moves a block at a time.
 import type { ReferenceProfile } from '../features/profile.js';
 import type { EncodedRow } from '../features/transform.js';
-import { DriftCounter, emptyCounts, mergeCounts, type DriftCounts } from './counts.js';
+import { DriftCounter, emptyCounts, mergeCounts, type DriftCounts, type DriftLayout } from './counts.js';
 
 /** Blocks per window: the window is exact to within 1/BLOCKS of its size. */
 export const WINDOW_BLOCKS = 20;
+/** The most blocks a window keeps, whatever sizes and times its blocks arrive with. */
+export const MAX_BLOCKS = 4 * WINDOW_BLOCKS;
 
 interface Block {
   counts: DriftCounts;
@@ -51,8 +53,34 @@ export class DriftWindow {
       throw new Error(`drift counts of layout ${counts.layout} were binned against another reference profile than this window's (${this.counter.layout.fingerprint})`);
     }
     if (this.openRows()) this.seal(now);
-    if (counts.rows) this.blocks.push({ counts, first, last });
+    if (!counts.rows) return this.evict(now);
+    // A quiet scorer sends a block every flush however few its rows: small blocks join the newest
+    // one while both fit in one block's rows and time, so the block count (and memory) stays bounded.
+    const newest = this.blocks.at(-1);
+    const span = newest ? Math.max(newest.last, last) - Math.min(newest.first, first) : Infinity;
+    if (newest && newest.counts.rows + counts.rows <= this.blockRows && span <= this.blockMs) {
+      this.blocks[this.blocks.length - 1] = { counts: mergeCounts([newest.counts, counts]), first: Math.min(newest.first, first), last: Math.max(newest.last, last) };
+    } else {
+      this.blocks.push({ counts, first, last });
+    }
     this.evict(now);
+    // Blocks whose times keep them apart (clock jumps, blocks that span long) still must not grow the
+    // ring: past MAX_BLOCKS the two neighbours with the fewest rows become one.
+    while (this.blocks.length > MAX_BLOCKS) this.joinSmallestPair();
+  }
+
+  private joinSmallestPair(): void {
+    let at = 0;
+    for (let i = 1; i + 1 < this.blocks.length; i++) {
+      if (this.blocks[i]!.counts.rows + this.blocks[i + 1]!.counts.rows < this.blocks[at]!.counts.rows + this.blocks[at + 1]!.counts.rows) at = i;
+    }
+    const [a, b] = [this.blocks[at]!, this.blocks[at + 1]!];
+    this.blocks.splice(at, 2, { counts: mergeCounts([a.counts, b.counts]), first: Math.min(a.first, b.first), last: Math.max(a.last, b.last) });
+  }
+
+  /** The layout blocks must be binned with. */
+  get layout(): DriftLayout {
+    return this.counter.layout;
   }
 
   /** The rows of the last windowRows and windowSeconds, merged. */
