@@ -15,6 +15,21 @@ describe('the namespaces the operator watches', () => {
   });
 });
 
+describe('what training Pods may read', () => {
+  it('takes comma-separated roots and hosts, none by default', () => {
+    expect(loadConfig([], base)).toMatchObject({ trainerFileRoots: [], trainerSourceHosts: [] });
+    const config = loadConfig(['--trainer-source-hosts', 'data.example.com, *.storage.example.com'], { ...base, ORCHARD_TRAINER_FILE_ROOTS: '/mnt/a,/mnt/b' });
+    expect(config).toMatchObject({ trainerFileRoots: ['/mnt/a', '/mnt/b'], trainerSourceHosts: ['data.example.com', '*.storage.example.com'] });
+  });
+
+  it.each([
+    [{ ORCHARD_TRAINER_FILE_ROOTS: 'data' }, /^--trainer-file-roots \(or ORCHARD_TRAINER_FILE_ROOTS\): must be comma-separated absolute paths/],
+    [{ ORCHARD_TRAINER_SOURCE_HOSTS: 'https://data.example.com/' }, /^--trainer-source-hosts \(or ORCHARD_TRAINER_SOURCE_HOSTS\): must be comma-separated host names/],
+  ])('refuses %j with the flag in the message', (env, message) => {
+    expect(() => loadConfig([], { ...base, ...env })).toThrow(message);
+  });
+});
+
 describe('the default autoscaling of scoring Deployments', () => {
   it.each([
     ['off by default', {}, [], undefined],

@@ -15,6 +15,18 @@ export const operatorConfig = z.object({
   gpuImage: z.string().optional().describe('Image for GPU training runs; defaults to image.'),
   artifactRoot: z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://').describe('Where runs without spec.artifactUri publish.'),
   trainerServiceAccount: z.string().optional().describe('ServiceAccount for training Pods when the run names none.'),
+  trainerFileRoots: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((p) => p.trim()).filter(Boolean))
+    .refine((roots) => roots.every((p) => p.startsWith('/')), 'must be comma-separated absolute paths, such as /mnt/datasets')
+    .describe('Comma-separated directories (volumes) training Pods may read file:// sources from, besides the image data in /opt/orchard/data.'),
+  trainerSourceHosts: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((h) => h.trim()).filter(Boolean))
+    .refine((hosts) => hosts.every((h) => /^(\*\.)?[A-Za-z0-9.:[\]-]+$/.test(h)), 'must be comma-separated host names, such as data.example.com or *.example.com')
+    .describe('Comma-separated hosts https:// data sources of training runs may reach (*.example.com for subdomains); any host when unset.'),
   scorerServiceAccount: z.string().optional().describe('ServiceAccount for scoring Pods (online and batch) when the resource names none.'),
   // The default of spec.serving.autoscaling, with that field's bounds.
   scorerAutoscaling: z
@@ -45,6 +57,8 @@ const ENV: Record<string, keyof OperatorConfig> = {
   ORCHARD_GPU_IMAGE: 'gpuImage',
   ORCHARD_ARTIFACT_ROOT: 'artifactRoot',
   ORCHARD_TRAINER_SERVICE_ACCOUNT: 'trainerServiceAccount',
+  ORCHARD_TRAINER_FILE_ROOTS: 'trainerFileRoots',
+  ORCHARD_TRAINER_SOURCE_HOSTS: 'trainerSourceHosts',
   ORCHARD_SCORER_SERVICE_ACCOUNT: 'scorerServiceAccount',
   ORCHARD_SCORER_AUTOSCALING: 'scorerAutoscaling',
   ORCHARD_SCORER_MIN_REPLICAS: 'scorerMinReplicas',

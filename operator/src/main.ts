@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     ...(config.gpuImage ? { gpuImage: config.gpuImage } : {}),
     artifactRoot: config.artifactRoot,
     ...(config.trainerServiceAccount ? { serviceAccountName: config.trainerServiceAccount } : {}),
+    fileRoots: config.trainerFileRoots,
+    sourceHosts: config.trainerSourceHosts,
     backoffLimit: config.backoffLimit,
   };
   const autoscaling = scorerAutoscalingDefault(config);

@@ -44,6 +44,7 @@ beforeAll(async () => {
   const zip = adultZip();
   web = await startHttpsServer({
     '/data/adult.zip': zip,
+    '/data/adult.zip?token=s3cret': zip,
     '/moved/adult.zip': { redirect: '/data/adult.zip' },
     '/loop': { redirect: '/loop' },
     '/insecure': { redirect: 'http://127.0.0.1:1/adult.zip' },
@@ -162,11 +163,11 @@ describe('zip', () => {
   it('lists the members when the one asked for is missing, and catches a damaged member', async () => {
     const uri = fileAt('members.zip', adultZip());
     const err = await failure(readSource(source({ uri, zipMember: 'adult.data' })));
-    expect(err.message).toBe(`${uri} has no member "adult.data": it holds adult.names, adult.csv, raw/adult.data; fix data.source.zipMember`);
+    expect(err.message).toBe(`${uri} has no member "adult.data": it holds "adult.names", "adult.csv", "raw/adult.data"; fix data.source.zipMember`);
 
     const many = makeZip(Array.from({ length: 25 }, (_, i) => ({ name: `part-${i}.csv`, data: Buffer.from('a\n1\n'), method: 'stored' as const })));
     const listed = await failure(readSource(source({ uri: fileAt('many.zip', many), zipMember: 'x.csv' })));
-    expect(listed.message).toMatch(/it holds part-0\.csv, .*, part-19\.csv and 5 more; fix data\.source\.zipMember$/);
+    expect(listed.message).toMatch(/it holds "part-0\.csv", .*, "part-19\.csv" and 5 more; fix data\.source\.zipMember$/);
 
     const damaged = adultZip();
     const first = 30 + 'adult.names'.length; // first byte of the stored member
@@ -189,12 +190,15 @@ describe('https', () => {
     expect(table.source).toBe(`${web.url}/moved/adult.zip!/adult.csv`);
   });
 
-  it('names the expected and actual digest on a mismatch', async () => {
+  it('names the expected digest on a mismatch, and leaves the actual one to the log', async () => {
     const wrong = 'a'.repeat(64);
-    const err = await failure(readSource(source({ uri: `${web.url}/data/adult.zip`, sha256: wrong, zipMember: 'adult.csv' }), { fetchCa: web.ca }));
+    const logged: string[] = [];
+    const err = await failure(readSource(source({ uri: `${web.url}/data/adult.zip?token=s3cret`, sha256: wrong, zipMember: 'adult.csv' }), { fetchCa: web.ca, diagnostics: (l) => logged.push(l) }));
     expect(err.message).toBe(
-      `${web.url}/data/adult.zip: SHA-256 mismatch: expected ${wrong}, got ${zipSha()}: update data.source.sha256 if the file changed upstream`,
+      `${web.url}/data/adult.zip: the body's SHA-256 does not match the expected ${wrong}: update data.source.sha256 if the file changed upstream (the Pod log has the actual digest)`,
     );
+    expect(err.message).not.toContain(zipSha());
+    expect(logged).toEqual([`${web.url}/data/adult.zip: the body's SHA-256 is ${zipSha()}`]);
   });
 
   it('refuses a download without sha256 before making a request', async () => {
@@ -214,7 +218,10 @@ describe('https', () => {
     expect(web.requests.length - before).toBe(6);
     expect((await failure(fetchBytes(`${web.url}/insecure`, options))).message).toMatch(/which is not https:\/\//);
     expect((await failure(fetchBytes(`${web.url}/gone.csv`, options))).message).toBe(`${web.url}/gone.csv: HTTP 404 Not Found: check the URL`);
-    expect((await failure(fetchBytes(`${web.url}/data/adult.zip`, { sha256: zipSha() }))).message).toMatch(/download failed \(self-signed certificate\)/);
+    const logged: string[] = [];
+    const untrusted = await failure(fetchBytes(`${web.url}/data/adult.zip`, { sha256: zipSha(), diagnostics: (l) => logged.push(l) }));
+    expect(untrusted.message).toBe(`could not fetch ${web.url}/data/adult.zip: connection failed; details in the Pod log`);
+    expect(logged.join('\n')).toMatch(/self-signed certificate/);
   });
 });
 

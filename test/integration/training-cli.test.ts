@@ -156,7 +156,11 @@ describe('the training pipeline', () => {
     const tampered = { ...source, sha256: createHash('sha256').update('another file').digest('hex') };
     const bad = await orchard(['prepare', '--spec', await specFile('zip-bad', (s) => (s.data.source = tampered)), '--work', join(work, 'zip-bad')], env);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(`orchard prepare: ${source.uri}: SHA-256 mismatch: expected ${tampered.sha256}, got ${sha256}: update data.source.sha256 if the file changed upstream\n`);
+    // The actual digest goes to the log only: in status it would tell what a URL answers.
+    expect(bad.stderr).toBe(
+      `${source.uri}: the body's SHA-256 is ${sha256}\n` +
+        `orchard prepare: ${source.uri}: the body's SHA-256 does not match the expected ${tampered.sha256}: update data.source.sha256 if the file changed upstream (the Pod log has the actual digest)\n`,
+    );
     expect(existsSync(join(work, 'zip-bad', 'prepared'))).toBe(false);
   }, 120_000);
 });
@@ -210,7 +214,7 @@ describe('the Stack Overflow 2023 example', () => {
 
 describe('bad input fails in one line, names the problem, and publishes nothing', () => {
   const cases: [string, (s: any) => Promise<void> | void, RegExp][] = [
-    ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; it has: work_year, experience_level, .*Fix features\.columns\[2\]\.name or data\.source$/],
+    ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; its header has 11 columns: "work_year", "experience_level", .*Fix features\.columns\[2\]\.name or data\.source$/],
     ['a non-numeric target', (s) => void (s.features.target.column = 'salary_currency'), /^row \d+ of file:\/\/.*salaries\.csv: target column "salary_currency": "[A-Z]{3}" is not a number; Regression needs a numeric target/],
     ['an empty split', (s) => void (s.data.filters = [{ column: 'work_year', min: '2031' }]), /^the train split is empty \(0 rows after filters and dedupe\): loosen data\.filters/],
     ['an unknown feature type', (s) => void (s.features.columns[0].type = 'Ordinal'), /^.*bad-3\.yaml: spec\.features\.columns\[0\]\.type: .*"Numeric"\|"Categorical"\|"MultiLabel"/],

@@ -1,6 +1,6 @@
 // Delimited text → Table. Works on the decoded string with indexOf and split, so a 100 MB file
 // takes about a second; only records that contain a quote take the field-by-field path.
-import { DataError } from './errors.js';
+import { DataError, quoteFileText } from './errors.js';
 import type { Table } from './table.js';
 
 export interface CsvReadOptions {
@@ -78,7 +78,7 @@ function checkHeader(names: string[], source: string): string[] {
   names.forEach((name, i) => {
     const first = seen.get(name);
     if (first !== undefined) {
-      throw new DataError(`${source}: column "${name}" appears twice in the header (columns ${first + 1} and ${i + 1}): rename one, or set csv.header to Absent and list csv.columns`);
+      throw new DataError(`${source}: column ${quoteFileText(name)} appears twice in the header (columns ${first + 1} and ${i + 1}): rename one, or set csv.header to Absent and list csv.columns`);
     }
     seen.set(name, i);
   });

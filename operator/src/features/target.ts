@@ -2,6 +2,7 @@
 // transforms run inside the ONNX graph; these are the forward ones, plus the inverse for metrics.
 import type { FeatureSpec } from '../api/v1alpha1/features.js';
 import type { TaskType } from '../api/v1alpha1/training-run.js';
+import { quoteFileText } from '../artifacts/errors.js';
 import { FeatureError, numericValue, type RawValue } from './transform.js';
 
 type Target = FeatureSpec['target'];
@@ -36,8 +37,10 @@ export function classNamesFor(task: TaskType, target: Target, values: Iterable<R
   return classes;
 }
 
+// Classes are cells of the data file: quoted with quoteFileText so no long cell comes back whole.
 function preview(values: string[]): string {
-  return values.length > 8 ? `${values.slice(0, 8).join(', ')}, ...` : values.join(', ');
+  const shown = values.slice(0, 8).map((v) => quoteFileText(v));
+  return values.length > 8 ? `${shown.join(', ')}, ...` : shown.join(', ');
 }
 
 /** Label encoder: raw cell → training label (class index, or the transformed number); null when missing. */
@@ -48,7 +51,7 @@ export function labelEncoder(task: TaskType, target: Target, classNames: string[
       const label = mappedLabel(target, value);
       if (label === null) return null;
       const i = index.get(label);
-      if (i === undefined) throw new FeatureError(target.column, `target "${label}" is not one of the training classes (${preview([...index.keys()])})`);
+      if (i === undefined) throw new FeatureError(target.column, `target ${quoteFileText(label)} is not one of the training classes (${preview([...index.keys()])})`);
       return i;
     };
   }
@@ -60,7 +63,7 @@ export function labelEncoder(task: TaskType, target: Target, classNames: string[
     try {
       y = numericValue(label, target.column) / scale;
     } catch (err) {
-      throw new FeatureError(target.column, `target column "${target.column}": "${label}" is not a number; Regression needs a numeric target (filter such rows out or pick another column)`, { cause: err });
+      throw new FeatureError(target.column, `target column "${target.column}": ${quoteFileText(label)} is not a number; Regression needs a numeric target (filter such rows out or pick another column)`, { cause: err });
     }
     if (target.transform === 'Log') {
       if (!(y > 0)) throw new FeatureError(target.column, `target column "${target.column}" has ${label}: transform Log needs values > 0 (use Log1p, or filter with min)`);

@@ -6,9 +6,13 @@
 //   --work DIR       the work directory shared by the steps (default ./orchard-work)
 //   --to URI         publish: artifact location, file:///… or gs://… (default spec.artifactUri)
 //   --data-root DIR  read file:///opt/orchard/data/… from DIR instead (running the examples outside the image)
-import { existsSync } from 'node:fs';
+//
+// In the operator's Pods, ORCHARD_FILE_ROOTS (directories file:// sources must lie under) and
+// ORCHARD_SOURCE_HOSTS (hosts https:// sources may reach) limit what a spec may read: a JSON array
+// or a comma-separated list each; unset, no limit.
+import { existsSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
@@ -16,7 +20,7 @@ import { describeIssue } from '../api/v1alpha1/common.js';
 import { scoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
 import { scoreShard } from '../batch/score.js';
-import { DataError, makeStorage } from '../artifacts/sources.js';
+import { DataError, makeStorage, type SourceLimits } from '../artifacts/sources.js';
 import { ExportError } from '../export/compile.js';
 import type { CompareWith } from './compare.js';
 import { FeatureError } from '../features/transform.js';
@@ -96,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
         ...(artifactUri ? { artifactUri } : {}),
         ...(needsGcs ? { gcs: makeStorage() } : {}),
         producerVersion: process.env.ORCHARD_VERSION ?? 'dev',
+        limits: sourceLimits(process.env),
         ...(compareWith ? { compareWith } : {}),
         log,
       },
@@ -117,21 +122,64 @@ function compareWithOf(uri: string | undefined, version: string | undefined): Co
   return { uri, version: v };
 }
 
+/**
+ * ORCHARD_FILE_ROOTS and ORCHARD_SOURCE_HOSTS: a JSON array (what the operator writes, and what the
+ * local node agent maps image paths in) or a comma-separated list. Set but empty allows no file:// at all.
+ */
+export function sourceLimits(env: NodeJS.ProcessEnv): SourceLimits {
+  const list = (name: string): string[] | undefined => {
+    const raw = env[name];
+    if (raw === undefined) return undefined;
+    let values: unknown = raw.split(',');
+    if (raw.trim().startsWith('[')) {
+      try {
+        values = JSON.parse(raw);
+      } catch (err) {
+        throw new PrepareError(`${name}: ${(err as Error).message}: set it to a JSON array of strings or a comma-separated list`, { cause: err });
+      }
+    }
+    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw new PrepareError(`${name}: set it to a JSON array of strings or a comma-separated list`);
+    return (values as string[]).map((v) => v.trim()).filter(Boolean);
+  };
+  const fileRoots = list('ORCHARD_FILE_ROOTS');
+  const relativeRoot = fileRoots?.find((root) => !isAbsolute(root));
+  if (relativeRoot !== undefined) throw new PrepareError(`ORCHARD_FILE_ROOTS: "${relativeRoot}" is not an absolute path: list directories such as /opt/orchard/data`);
+  const hosts = list('ORCHARD_SOURCE_HOSTS');
+  return { ...(fileRoots ? { fileRoots } : {}), ...(hosts ? { hosts } : {}) };
+}
+
+function terminationLogPath(): string | undefined {
+  const path = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
+  return process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(path) ? path : undefined;
+}
+
 /** Prints the run's summary and leaves it as the container's termination message for the operator. */
 async function report(summary: object, log: (line: string) => void): Promise<void> {
   const message = JSON.stringify(summary);
   log(message);
-  const terminationLog = process.env.ORCHARD_TERMINATION_MESSAGE_PATH ?? '/dev/termination-log';
-  if (process.env.ORCHARD_TERMINATION_MESSAGE_PATH || existsSync(terminationLog)) await writeFile(terminationLog, message);
+  const terminationLog = terminationLogPath();
+  if (terminationLog) await writeFile(terminationLog, message);
 }
 
-/** Bad input: one line and exit 2 (the training Job does not retry it). Anything else: the stack and exit 1. */
+/**
+ * Bad input: one line and exit 2 (the training Job does not retry it). Anything else: the stack and exit 1.
+ * The line is also the termination message, so status never falls back to the log's tail, which
+ * holds details (connection errors, digests) kept out of status on purpose.
+ */
 function fail(step: string, err: unknown): number {
+  const terminationLog = terminationLogPath();
+  const leave = (line: string) => {
+    if (terminationLog) writeFileSync(terminationLog, line);
+  };
   if (err instanceof PrepareError || err instanceof DataError || err instanceof FeatureError || err instanceof TrainerError || err instanceof ExportError || err instanceof z.ZodError) {
     process.stderr.write(`orchard ${step}: ${err.message}\n`);
+    leave(`orchard ${step}: ${err.message}`);
     return 2;
   }
   process.stderr.write(`orchard ${step}: unexpected failure: ${(err as Error).stack ?? err}\n`);
+  // Only the error's kind: a message may quote what was being parsed.
+  const kind = (err as NodeJS.ErrnoException | undefined)?.code ?? (err instanceof Error ? err.name : typeof err);
+  leave(`orchard ${step}: unexpected failure (${kind}); details in the Pod log`);
   return 1;
 }
 

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
+import type { SourceLimits } from '../artifacts/sources.js';
 import type { CompareWith } from './compare.js';
 import { exportModel } from './export.js';
 import { prepare } from './prepare.js';
@@ -19,6 +20,8 @@ export interface PipelineOptions {
   artifactUri?: string;
   gcs?: Storage;
   fetchCa?: string;
+  /** What data sources may name (set in the operator's Pods). */
+  limits?: SourceLimits;
   producerVersion?: string;
   /** The export step also scores this champion on the test split. */
   compareWith?: CompareWith;
@@ -34,7 +37,14 @@ export async function runStep(step: Step, options: PipelineOptions): Promise<Run
   const log = options.log ?? (() => {});
   switch (step) {
     case 'prepare':
-      await prepare({ spec: options.spec, outDir: preparedDir, log, ...(options.gcs ? { gcs: options.gcs } : {}), ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
+      await prepare({
+        spec: options.spec,
+        outDir: preparedDir,
+        log,
+        ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.gcs ? { gcs: options.gcs } : {}),
+        ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}),
+      });
       return undefined;
     case 'train':
       await runTrainer(['train', '--data', preparedDir, '--out', modelDir], log);

@@ -4,7 +4,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataSource } from '../api/v1alpha1/data.js';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
-import { readSource, type Table } from '../artifacts/sources.js';
+import { previewFileNames, quoteFileText } from '../artifacts/errors.js';
+import { readSource, type SourceLimits, type Table } from '../artifacts/sources.js';
 import { referenceProfile, numericProfile } from '../features/profile.js';
 import type { InputSchema } from '../features/schema.js';
 import { classNamesFor, inverseLabel, labelEncoder } from '../features/target.js';
@@ -27,6 +28,8 @@ export interface PrepareOptions {
   gcs?: Storage;
   /** Extra CA for https sources (tests). */
   fetchCa?: string;
+  /** What data sources may name (set in the operator's Pods). */
+  limits?: SourceLimits;
   log?: (line: string) => void;
 }
 
@@ -51,11 +54,11 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   const required = requiredColumns(spec);
 
   const load = async (source: DataSource, field: string): Promise<Table> => {
-    const table = await readSource(source, { ...(options.gcs ? { gcs: options.gcs } : {}), ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
+    const table = await readSource(source, { ...options.limits, ...(options.gcs ? { gcs: options.gcs } : {}), ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
     const present = new Set(table.columns);
     for (const [column, where] of required) {
       if (!present.has(column)) {
-        throw new PrepareError(`column "${column}" (${where}) is not in ${table.source}; it has: ${preview(table.columns)}. Fix ${where} or ${field}`);
+        throw new PrepareError(`column "${column}" (${where}) is not in ${table.source}; ${describeColumns(table.columns)}. Fix ${where} or ${field}`);
       }
     }
     log(`prepare: read ${table.rows.length} rows × ${table.columns.length} columns from ${table.source}`);
@@ -253,8 +256,11 @@ function pick(rows: SourceRows, keep: boolean[]): SourceRows {
   };
 }
 
-function preview(values: string[]): string {
-  return values.length > 12 ? `${values.slice(0, 12).join(', ')}, ... (${values.length} in all)` : values.join(', ');
+/** The header's names for a message, quoted and shortened by previewFileNames: never the file's raw text. */
+function describeColumns(columns: string[]): string {
+  // One column usually means the wrong delimiter, or a file that is not a table at all.
+  if (columns.length === 1) return `its header has one column, ${quoteFileText(columns[0]!)}: check csv.delimiter and that this is the data file`;
+  return `its header has ${columns.length} columns: ${previewFileNames(columns)}`;
 }
 
 /** Every source column the run reads, with the spec field that names it. */

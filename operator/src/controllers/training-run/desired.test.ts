@@ -58,6 +58,15 @@ describe('buildTrainingJob', () => {
     expect(compared).toEqual(plain);
   });
 
+  it('confines file:// sources to the image data and the configured roots, and https:// to the configured hosts', () => {
+    const env = (d: TrainingDefaults) => Object.fromEntries(buildTrainingJob(trainingRun('r1'), d).spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env(defaults).ORCHARD_FILE_ROOTS).toBe('["/opt/orchard/data"]');
+    expect(env(defaults).ORCHARD_SOURCE_HOSTS).toBeUndefined();
+    const limited = env({ ...defaults, fileRoots: ['/mnt/datasets'], sourceHosts: ['data.example.com', '*.storage.example.com'] });
+    expect(JSON.parse(limited.ORCHARD_FILE_ROOTS)).toEqual(['/opt/orchard/data', '/mnt/datasets']);
+    expect(JSON.parse(limited.ORCHARD_SOURCE_HOSTS)).toEqual(['data.example.com', '*.storage.example.com']);
+  });
+
   it('is deterministic and owned by its run', () => {
     const run = trainingRun('r1');
     expect(buildTrainingJob(run, defaults)).toEqual(buildTrainingJob(run, defaults));

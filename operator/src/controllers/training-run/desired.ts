@@ -19,6 +19,10 @@ export interface TrainingDefaults {
   /** Where runs without spec.artifactUri publish: file:///… or gs://bucket/prefix. */
   artifactRoot: string;
   serviceAccountName?: string;
+  /** Directories besides IMAGE_DATA_DIR that file:// sources may name (volumes the cluster's admin mounts). */
+  fileRoots?: string[];
+  /** Hosts https:// sources may reach (`*.example.com` for subdomains); unset or empty: any. */
+  sourceHosts?: string[];
   backoffLimit: number;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
@@ -34,6 +38,8 @@ export const LABELS = {
 /** Exit code of an orchard step for bad input: retrying cannot help, so the Job fails at once. */
 export const EXIT_BAD_INPUT = 2;
 export const WORK_DIR = '/work';
+/** The examples' data in the runtime images (images/runtime/Dockerfile); file:// sources may always read it. */
+export const IMAGE_DATA_DIR = '/opt/orchard/data';
 export const STEP_CONTAINERS = ['prepare', 'train', 'export', 'publish'] as const;
 
 /** Pod Security "restricted" for every Pod the operator creates; the image's numeric USER satisfies runAsNonRoot. */
@@ -85,6 +91,9 @@ export function buildTrainingJob(run: TrainingRunObject, defaults: TrainingDefau
   const env = [
     { name: 'ORCHARD_TRAINING_SPEC', value: JSON.stringify(spec) },
     { name: 'ORCHARD_TERMINATION_MESSAGE_PATH', value: '/dev/termination-log' },
+    // Without it a file:// source could read any file the Pod can, its service account token included.
+    { name: 'ORCHARD_FILE_ROOTS', value: JSON.stringify([IMAGE_DATA_DIR, ...(defaults.fileRoots ?? [])]) },
+    ...(defaults.sourceHosts?.length ? [{ name: 'ORCHARD_SOURCE_HOSTS', value: JSON.stringify(defaults.sourceHosts) }] : []),
   ];
   const container = (step: (typeof STEP_CONTAINERS)[number]) => {
     const args = [step, '--work', WORK_DIR];
