@@ -28,6 +28,8 @@ function normalise(node: Schema): Schema {
       const stringBranch = (value as Schema[]).find((b) => b.type === 'string');
       out.anyOf = [{ type: 'integer' }, { type: 'string' }];
       if (stringBranch?.pattern) out.pattern = stringBranch.pattern;
+      // Bounds the string for CEL's cost estimate, which would otherwise assume the largest request.
+      if (stringBranch?.maxLength !== undefined) out.maxLength = stringBranch.maxLength;
     } else {
       out[key] = value;
     }

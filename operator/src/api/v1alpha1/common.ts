@@ -12,6 +12,9 @@ export interface Rule<T> {
   message: string;
   /** Field the error is reported on, relative to the object the rule sits on (e.g. `.testFraction`). */
   fieldPath?: string;
+  /** A CEL expression building the message from the value, e.g. to name the offending key; `messageOf` is its zod twin. */
+  messageExpression?: string;
+  messageOf?: (value: T) => string;
   check: (value: T) => boolean;
 }
 
@@ -31,84 +34,285 @@ export function withRules<S extends z.ZodType>(schema: S, rules: Rule<z.output<S
   const refined = schema.superRefine((value, ctx) => {
     for (const r of rules) {
       if (!r.check(value)) {
-        ctx.addIssue({ code: 'custom', message: r.message, path: r.fieldPath ? r.fieldPath.split('.').filter(Boolean) : [] });
+        ctx.addIssue({ code: 'custom', message: r.messageOf?.(value) ?? r.message, path: r.fieldPath ? r.fieldPath.split('.').filter(Boolean) : [] });
       }
     }
   });
   return refined.meta({
-    'x-kubernetes-validations': rules.map(({ rule, message, fieldPath }) => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) })),
+    'x-kubernetes-validations': rules.map(({ rule, message, messageExpression, fieldPath }) => ({
+      rule,
+      message,
+      ...(messageExpression ? { messageExpression } : {}),
+      ...(fieldPath ? { fieldPath } : {}),
+    })),
   }) as S;
 }
 
+/** A CEL string literal holding `text`. */
+export function celString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** A CEL double literal (CEL has no implicit int → double conversion). */
+const celDouble = (n: number): string => (Number.isInteger(n) ? `${n}.0` : String(n));
+
+/**
+ * A string that must match `pattern`, checked by a CEL rule rather than an OpenAPI pattern, so the
+ * API server prints `message` (a sentence) instead of the regex. Patterns are written in the common
+ * subset of RE2 and JavaScript (no \d, no lookaround, no inline flags).
+ */
+export function matching(schema: z.ZodString, pattern: string, message: string): z.ZodString {
+  const re = new RegExp(pattern);
+  return withRules(schema, [{ rule: `self.matches(${celString(pattern)})`, message, check: (s) => re.test(s) }]);
+}
+
 /** A Kubernetes object name (DNS-1123 subdomain). */
-export const objectName = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lowercase DNS-1123 name, e.g. "salaries"');
+export const objectName = matching(
+  z.string().min(1).max(253),
+  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  'must be a Kubernetes object name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, e.g. "salaries"',
+);
 
 /** A data-set column name as it appears in the source file's header. */
 export const columnName = z.string().min(1).max(256);
 
 /** A name that becomes a model input: safe in ONNX, Prometheus labels and URLs. */
-export const featureName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must start with a letter or "_" and contain only letters, digits, "_", "." or "-"');
+export const featureName = matching(
+  z.string().min(1).max(128),
+  '^[A-Za-z_][A-Za-z0-9_.-]*$',
+  'must start with a letter or "_" and contain only letters, digits, "_", "." or "-", e.g. "work_year"',
+);
 
-/** A decimal number written as a string: the API keeps floats out of spec (Kubernetes API conventions). */
-export const decimal = z
-  .string()
-  .max(32)
-  .regex(/^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/, 'must be a decimal number written as a string, e.g. "0.18"');
+// At most two exponent digits: every match is then a finite double in both CEL and JavaScript
+// ("1e999" would be Infinity, and CEL's double() fails on it), and NaN/Infinity never match.
+const DECIMAL = '^-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,2})?$';
+const DECIMAL_MESSAGE = 'must be a finite decimal number written as a string, e.g. "0.18", "-3" or "1e-4" (no NaN or Infinity, at most two exponent digits)';
+const decimalRe = new RegExp(DECIMAL);
+
+/** Bounds of a decimal string; a bound left out is open. */
+export interface DecimalRange {
+  above?: number;
+  atLeast?: number;
+  atMost?: number;
+  below?: number;
+  /** What to do when the value is out of range, as a sentence naming the field. */
+  message: string;
+}
+
+/** A finite decimal number written as a string, optionally within a range: the API keeps floats out of spec (Kubernetes API conventions). */
+export function decimalString(range?: DecimalRange): z.ZodString {
+  const rules: Rule<string>[] = [{ rule: `self.matches(${celString(DECIMAL)})`, message: DECIMAL_MESSAGE, check: (s) => decimalRe.test(s) }];
+  if (range) {
+    const { above, atLeast, atMost, below } = range;
+    const bounds = [
+      above !== undefined && { cel: `double(self) > ${celDouble(above)}`, ok: (n: number) => n > above },
+      atLeast !== undefined && { cel: `double(self) >= ${celDouble(atLeast)}`, ok: (n: number) => n >= atLeast },
+      atMost !== undefined && { cel: `double(self) <= ${celDouble(atMost)}`, ok: (n: number) => n <= atMost },
+      below !== undefined && { cel: `double(self) < ${celDouble(below)}`, ok: (n: number) => n < below },
+    ].filter((b) => b !== false);
+    rules.push({
+      // Malformed values are reported by the rule above; guarding here keeps double() from failing.
+      rule: `!self.matches(${celString(DECIMAL)}) || (${bounds.map((b) => b.cel).join(' && ')})`,
+      message: range.message,
+      check: (s) => !decimalRe.test(s) || bounds.every((b) => b.ok(Number(s))),
+    });
+  }
+  return withRules(z.string().max(32), rules);
+}
+
+/** Whether a string is a decimal `decimalString` accepts, for rules that compare two of them. */
+export const isDecimal = (s: string): boolean => decimalRe.test(s);
+/** The CEL twin of isDecimal. */
+export const celIsDecimal = (expr: string): string => `${expr}.matches(${celString(DECIMAL)})`;
+
+/** Any finite decimal number written as a string, e.g. "0.18". */
+export const decimal = decimalString();
+
+const FRACTION = '^0?[.][0-9]*[1-9][0-9]*$';
+const fractionRe = new RegExp(FRACTION);
 
 /** A fraction strictly between 0 and 1, as a string (e.g. "0.2"). */
-export const fraction = z
-  .string()
-  .max(32)
-  .regex(/^0?\.\d*[1-9]\d*$/, 'must be a fraction between 0 and 1 written as a string, e.g. "0.2"');
+export const fraction = matching(z.string().max(32), FRACTION, 'must be a fraction between 0 and 1 (both excluded) written as a string, e.g. "0.2"');
 
-/** A Kubernetes resource quantity ("500m", "2Gi", 4). */
-export const quantity = z
-  .union([
-    z.int(),
-    z
-      .string()
-      .regex(
-        /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/,
-        'must be a Kubernetes quantity such as "500m", "2Gi" or "4"',
-      ),
-  ])
-  .meta({ 'x-kubernetes-int-or-string': true });
+/** Whether a string is a fraction `fraction` accepts, for rules that compare two of them. */
+export const isFraction = (s: string): boolean => fractionRe.test(s);
+/** The CEL twin of isFraction: guards double() in rules that compare fractions. */
+export const celIsFraction = (expr: string): string => `${expr}.matches(${celString(FRACTION)})`;
+
+// Kubernetes' quantity grammar (k8s.io/apimachinery resource.Quantity), for the zod twin of isQuantity().
+const QUANTITY = /^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)))?$/;
+const SUFFIX_EXPONENT: Record<string, [base: bigint, power: number]> = {
+  n: [10n, -9], u: [10n, -6], m: [10n, -3], '': [10n, 0], k: [10n, 3], M: [10n, 6], G: [10n, 9], T: [10n, 12], P: [10n, 15], E: [10n, 18],
+  Ki: [2n, 10], Mi: [2n, 20], Gi: [2n, 30], Ti: [2n, 40], Pi: [2n, 50], Ei: [2n, 60],
+};
+
+/** A quantity as an exact fraction num / den, so "1Gi" and "1073741824" compare equal, as quantity().compareTo() does. */
+export function parseQuantity(value: number | string): { num: bigint; den: bigint } | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? { num: BigInt(value), den: 1n } : undefined;
+  const m = QUANTITY.exec(value);
+  if (!m) return undefined;
+  const sign = value.startsWith('-') ? -1n : 1n;
+  const [whole = '', frac = ''] = m[1]!.split('.');
+  let num = sign * BigInt((whole || '0') + frac);
+  let den = 10n ** BigInt(frac.length);
+  const suffix = m[3] ?? '';
+  let base = 10n;
+  let power: number;
+  if (/^[eE]/.test(suffix)) {
+    if (!/^[eE][+-]?[0-9]+$/.test(suffix)) return undefined; // a fractional exponent is no quantity
+    power = Number(suffix.slice(1));
+    if (Math.abs(power) > 1000) return undefined;
+  } else {
+    [base, power] = SUFFIX_EXPONENT[suffix]!;
+  }
+  if (power >= 0) num *= base ** BigInt(power);
+  else den *= base ** BigInt(-power);
+  return { num, den };
+}
+
+const compareQuantities = (a: { num: bigint; den: bigint }, b: { num: bigint; den: bigint }): number => {
+  const d = a.num * b.den - b.num * a.den;
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+};
+
+/** A Kubernetes resource quantity ("500m", "2Gi", 4); checked by the map that holds it (resourceMap). */
+export const quantity = z.union([z.int(), z.string().max(64)]).meta({ 'x-kubernetes-int-or-string': true });
 
 export const modelRef = z
   .object({ name: objectName.describe('Name of the RegisteredModel in the same namespace.') })
   .describe('Reference to a RegisteredModel in the same namespace.');
 
 /** Where artifacts live: a local path (file://, for the local cluster and tests) or a GCS prefix (gs://). */
-export const artifactUri = z
-  .string()
-  .max(1024)
-  .regex(/^(file:\/\/\/|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/|$))/, 'must be a file:///path or gs://bucket/prefix URI');
+export const artifactUri = matching(
+  z.string().max(1024),
+  '^(file:///|gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/|$))',
+  'must be a file:///path or gs://bucket/prefix URI with a valid bucket name, e.g. "gs://my-bucket/models"',
+);
 
-export const labelMap = z.record(z.string().max(316), z.string().max(63));
+// k8s.io/apimachinery validation: IsQualifiedName (label keys, node selector keys, resource names) and IsValidLabelValue.
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export function isQualifiedName(key: string): boolean {
+  const parts = key.split('/');
+  if (parts.length > 2) return false;
+  const name = parts.at(-1)!;
+  const prefix = parts.length === 2 ? parts[0]! : undefined;
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  return name.length >= 1 && name.length <= 63 && LABEL_NAME.test(name);
+}
+export const isLabelValue = (value: string): boolean => value === '' || (value.length <= 63 && LABEL_NAME.test(value));
 
-/** core/v1 Toleration, with the fields Orchard passes through. */
-export const toleration = z.object({
-  key: z.string().max(316).optional().describe('Taint key the toleration applies to; empty matches all keys.'),
-  operator: z.enum(['Exists', 'Equal']).optional().describe('Exists or Equal (default Equal).'),
-  value: z.string().max(63).optional().describe('Taint value to match with operator Equal.'),
-  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional().describe('Taint effect to match; empty matches all effects.'),
-  tolerationSeconds: z.int().min(0).optional().describe('How long a NoExecute taint is tolerated before eviction.'),
-});
+const QUALIFIED_KEYS = 'must have keys that are Kubernetes qualified names: an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit, e.g. "cloud.google.com/gke-nodepool"';
 
-export const resources = z
-  .object({
-    requests: z.record(z.string().max(253), quantity).optional().describe('Minimum resources, e.g. {cpu: "1", memory: "2Gi"}.'),
-    limits: z.record(z.string().max(253), quantity).optional().describe('Maximum resources, e.g. {memory: "4Gi"}.'),
-  })
-  .describe('Compute resources of the main container (core/v1 ResourceRequirements). Unset fields come from the operator defaults.');
+/** Node labels to match: qualified-name keys and label values, as the API server checks on the Pod. */
+export const labelMap = withRules(z.record(z.string().max(316), z.string().max(63)).meta({ maxProperties: 64 }), [
+  {
+    rule: 'self.all(k, !format.qualifiedName().validate(k).hasValue())',
+    message: QUALIFIED_KEYS,
+    check: (m) => Object.keys(m).every(isQualifiedName),
+  },
+  {
+    rule: 'self.all(k, !format.labelValue().validate(self[k]).hasValue())',
+    message: 'must have label values: empty, or up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+    check: (m) => Object.values(m).every(isLabelValue),
+  },
+]).refine((m) => Object.keys(m).length <= 64, 'must have at most 64 entries'); // maxProperties' zod twin
+
+/** core/v1 Toleration, with the fields Orchard passes through; the rules are the API server's own Pod checks. */
+export const toleration = withRules(
+  z.object({
+    key: z.string().max(316).optional().describe('Taint key the toleration applies to; empty matches all keys (then operator must be Exists).'),
+    operator: z.enum(['Exists', 'Equal']).optional().describe('Exists or Equal (default Equal).'),
+    value: z.string().max(63).optional().describe('Taint value to match with operator Equal; empty with operator Exists.'),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional().describe('Taint effect to match; empty matches all effects.'),
+    tolerationSeconds: z.int().min(0).optional().describe('How long a NoExecute taint is tolerated before eviction; only with effect NoExecute.'),
+  }),
+  [
+    {
+      rule: "!has(self.key) || self.key == '' || !format.qualifiedName().validate(self.key).hasValue()",
+      message: 'key must be a taint key (a Kubernetes qualified name), e.g. "nvidia.com/gpu"',
+      fieldPath: '.key',
+      check: (t) => !t.key || isQualifiedName(t.key),
+    },
+    {
+      rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+      message: 'a toleration without a key matches every taint and needs operator Exists: set key or operator Exists',
+      fieldPath: '.operator',
+      check: (t) => !!t.key || t.operator === 'Exists',
+    },
+    {
+      rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: 'value must be empty with operator Exists: remove value, or use operator Equal to match it',
+      fieldPath: '.value',
+      check: (t) => t.operator !== 'Exists' || !t.value,
+    },
+    {
+      rule: "!has(self.value) || !format.labelValue().validate(self.value).hasValue()",
+      message: 'value must be a label value: up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+      fieldPath: '.value',
+      check: (t) => t.value === undefined || isLabelValue(t.value),
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: 'tolerationSeconds applies only to effect NoExecute: set effect NoExecute or remove tolerationSeconds',
+      fieldPath: '.tolerationSeconds',
+      check: (t) => t.tolerationSeconds === undefined || t.effect === 'NoExecute',
+    },
+  ],
+).describe('A toleration of a node taint (core/v1 Toleration).');
+
+// The rules sit on the map rather than on each value, so the API server and zod report the same
+// path (the API server would write a value's path as requests[memory], zod as requests.memory).
+const CEL_BAD_QUANTITY = "!(type(self[k]) == int ? self[k] >= 0 : isQuantity(self[k]) && !quantity(self[k]).isLessThan(quantity('0')))";
+const isGoodQuantity = (q: number | string): boolean => (parseQuantity(q)?.num ?? -1n) >= 0n;
+
+const resourceMap = (field: string, description: string) =>
+  withRules(z.record(z.string().max(253), quantity).meta({ maxProperties: 16 }), [
+    {
+      rule: 'self.all(k, !format.qualifiedName().validate(k).hasValue())',
+      message: 'must have resource names as keys, e.g. "cpu", "memory" or "nvidia.com/gpu"',
+      check: (m) => Object.keys(m).every(isQualifiedName),
+    },
+    {
+      rule: `!self.exists(k, ${CEL_BAD_QUANTITY})`,
+      message: `${field} must hold Kubernetes quantities of 0 or more, such as "500m", "2Gi" or "4"`,
+      messageExpression:
+        `self.filter(k, ${CEL_BAD_QUANTITY}).map(k, '${field}.' + k + ' is ' + string(self[k]) + ', not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"')[0]`,
+      messageOf: (m) => {
+        const [k, q] = Object.entries(m).find(([, q]) => !isGoodQuantity(q))!;
+        return `${field}.${k} is ${String(q)}, not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"`;
+      },
+      check: (m) => Object.values(m).every(isGoodQuantity),
+    },
+  ])
+    .refine((m) => Object.keys(m).length <= 16, 'must have at most 16 resources') // maxProperties' zod twin
+    .optional()
+    .describe(description);
+
+const quantityOf = (q: number | string) => parseQuantity(q);
+
+export const resources = withRules(
+  z.object({
+    requests: resourceMap('requests', 'Minimum resources, e.g. {cpu: "1", memory: "2Gi"}.'),
+    limits: resourceMap('limits', 'Maximum resources, e.g. {memory: "4Gi"}; each at least the request of the same resource.'),
+  }),
+  [
+    {
+      rule:
+        '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || ' +
+        '!isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || ' +
+        'quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)',
+      message: 'a request is above the limit of the same resource: lower resources.requests or raise resources.limits',
+      fieldPath: '.requests',
+      check: (r) =>
+        Object.entries(r.requests ?? {}).every(([k, q]) => {
+          const limit = r.limits?.[k];
+          const [a, b] = [quantityOf(q), limit === undefined ? undefined : quantityOf(limit)];
+          return a === undefined || b === undefined || compareQuantities(a, b) <= 0;
+        }),
+    },
+  ],
+).describe('Compute resources of the main container (core/v1 ResourceRequirements). Unset fields come from the operator defaults.');
 
 /** Scheduling and identity of a Pod the operator creates; unset fields come from the operator defaults. */
 export const podOptions = {

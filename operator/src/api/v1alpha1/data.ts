@@ -1,11 +1,11 @@
 // Where training and scoring data come from, and how training data is filtered and split.
 import { z } from 'zod';
-import { columnName, decimal, fraction, withRules } from './common.js';
+import { celIsDecimal, celIsFraction, columnName, decimal, fraction, isDecimal, isFraction, matching, withRules } from './common.js';
 
-const sha256 = z.string().regex(/^[a-f0-9]{64}$/, 'must be 64 lowercase hex digits');
+const sha256 = matching(z.string().max(64), '^[a-f0-9]{64}$', 'must be a SHA-256 digest: 64 lowercase hex digits, as `sha256sum` prints');
 
-export const csvOptions = z
-  .object({
+export const csvOptions = withRules(
+  z.object({
     delimiter: z.string().min(1).max(1).default(',').describe('Field separator: one character, e.g. "," or "\\t".'),
     header: z
       .enum(['Present', 'Absent'])
@@ -19,16 +19,24 @@ export const csvOptions = z
       .describe('Cell values read as missing (an empty cell always is), e.g. ["?", "NA"].'),
     whitespace: z.enum(['Keep', 'Trim']).default('Keep').describe('Trim: strip spaces around every cell (files written "a, b, c").'),
     commentPrefix: z.string().min(1).max(8).optional().describe('Lines starting with this are skipped, e.g. "|".'),
-  })
-  .describe('How to read a delimited text file.');
+  }),
+  [
+    {
+      rule: "!(self.delimiter in ['\"', '\\n', '\\r'])",
+      message: 'delimiter cannot be a quote or a line break, which delimit cells and rows already: use the character between fields, e.g. "," or "\\t"',
+      fieldPath: '.delimiter',
+      check: (c) => !['"', '\n', '\r'].includes(c.delimiter),
+    },
+  ],
+).describe('How to read a delimited text file.');
 
 export const dataSource = withRules(
   z.object({
-    uri: z
-      .string()
-      .max(2048)
-      .regex(/^(file:\/\/\/|gs:\/\/|https:\/\/)/, 'must start with file:///, gs:// or https://')
-      .describe('Location of the data: file:///path, gs://bucket/object or https://host/path.'),
+    uri: matching(
+      z.string().max(2048),
+      '^(file:///|gs://|https://)',
+      'must start with file:///, gs:// or https://, e.g. "gs://my-bucket/data/salaries.csv"',
+    ).describe('Location of the data: file:///path, gs://bucket/object or https://host/path.'),
     sha256: sha256.optional().describe('Expected SHA-256 of the downloaded bytes; required for https:// sources.'),
     format: z
       .enum(['Csv', 'CsvGzip', 'Parquet', 'Zip'])
@@ -74,9 +82,9 @@ export const rowFilter = withRules(
       }),
       [
         {
-          rule: 'double(self.low) < double(self.high)',
+          rule: `!${celIsFraction('self.low')} || !${celIsFraction('self.high')} || double(self.low) < double(self.high)`,
           message: 'percentileRange.low must be below percentileRange.high',
-          check: (p) => Number(p.low) < Number(p.high),
+          check: (p) => !isFraction(p.low) || !isFraction(p.high) || Number(p.low) < Number(p.high),
         },
       ],
     )
@@ -88,6 +96,12 @@ export const rowFilter = withRules(
       rule: "[has(self.min) || has(self.max), has(self.__in__), has(self.notIn), has(self.percentileRange)].filter(x, x).size() == 1",
       message: 'a filter takes exactly one of min/max, in, notIn or percentileRange: split it into several filters',
       check: (f) => [f.min !== undefined || f.max !== undefined, f.in !== undefined, f.notIn !== undefined, f.percentileRange !== undefined].filter(Boolean).length === 1,
+    },
+    {
+      rule: `!has(self.min) || !has(self.max) || !${celIsDecimal('self.min')} || !${celIsDecimal('self.max')} || double(self.min) <= double(self.max)`,
+      message: 'min is above max, so the filter keeps no rows: swap them or fix the bound',
+      fieldPath: '.max',
+      check: (f) => f.min === undefined || f.max === undefined || !isDecimal(f.min) || !isDecimal(f.max) || Number(f.min) <= Number(f.max),
     },
   ],
 ).describe('A row filter; rows that fail any filter are dropped before splitting.');
@@ -111,10 +125,10 @@ export const split = withRules(
   }),
   [
     {
-      rule: "!has(self.testFraction) || double(self.validationFraction) + double(self.testFraction) < 1.0",
+      rule: `!has(self.testFraction) || !${celIsFraction('self.validationFraction')} || !${celIsFraction('self.testFraction')} || double(self.validationFraction) + double(self.testFraction) < 1.0`,
       message: 'validationFraction + testFraction must be below 1 so rows are left to train on',
       fieldPath: '.testFraction',
-      check: (s) => s.testFraction === undefined || Number(s.validationFraction) + Number(s.testFraction) < 1,
+      check: (s) => s.testFraction === undefined || !isFraction(s.validationFraction) || !isFraction(s.testFraction) || Number(s.validationFraction) + Number(s.testFraction) < 1,
     },
     {
       rule: "self.strategy != 'Group' || has(self.groupColumns)",

@@ -1,7 +1,7 @@
 // The feature spec: how raw records become model inputs. One definition, used by training
 // preparation, the online scorer and batch scoring alike, so training and serving cannot skew.
 import { z } from 'zod';
-import { columnName, decimal, featureName, withRules } from './common.js';
+import { columnName, decimal, decimalString, featureName, withRules } from './common.js';
 
 export const featureType = z
   .enum(['Numeric', 'Categorical', 'MultiLabel'])
@@ -51,7 +51,9 @@ export const target = z
       .enum(['None', 'Log', 'Log1p'])
       .default('None')
       .describe('Regression only: train on log(y) or log(1+y); predictions are transformed back inside the ONNX graph.'),
-    scale: decimal.optional().describe('Regression only: divide the target by this before training, e.g. "1000" for thousands.'),
+    scale: decimalString({ above: 0, message: 'scale must be above 0 (the target is divided by it), e.g. "1000" for thousands' })
+      .optional()
+      .describe('Regression only: divide the target by this before training, e.g. "1000" for thousands; above 0.'),
     valueMap: z
       .record(z.string().max(256), z.string().max(256))
       .optional()

@@ -9,6 +9,7 @@ export * from './common.js';
 export * from './data.js';
 export * from './features.js';
 export * from './registered-model.js';
+export * from './schedule.js';
 export * from './scoring-job.js';
 export * from './training-run.js';
 

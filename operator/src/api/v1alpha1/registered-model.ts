@@ -1,8 +1,8 @@
 // RegisteredModel: the registry entry (immutable versions, champion/challenger aliases, promotion
 // policy) and the online serving of its champion, with drift monitoring and optional retraining.
 import { z } from 'zod';
-import { conditions, decimal, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
-import { metricName, taskType, trainingRunTemplateSpec } from './training-run.js';
+import { conditions, decimalString, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
+import { celMetricFitsTask, METRICS_BY_TASK, METRICS_BY_TASK_SENTENCE, metricName, taskType, trainingRunTemplateSpec } from './training-run.js';
 
 export const promotion = withRules(
   z.object({
@@ -11,9 +11,12 @@ export const promotion = withRules(
       .default('Automatic')
       .describe('Manual: champion and challenger are pinned here. Automatic: a new version becomes champion when it beats the champion on metric by minImprovement, else challenger.'),
     metric: metricName.optional().describe('Metric compared by Automatic promotion; default the runs\' primary metric.'),
-    minImprovement: decimal
+    minImprovement: decimalString({
+      atLeast: 0,
+      message: 'minImprovement must be 0 or more (a negative value would let a worse version become champion), e.g. "0.01" for 1 %',
+    })
       .default('0')
-      .describe('Relative improvement a new version needs over the champion, e.g. "0.01" for 1 %.'),
+      .describe('Relative improvement a new version needs over the champion, 0 or more, e.g. "0.01" for 1 %.'),
     champion: z.int32().min(1).optional().describe('Manual only: the version to serve.'),
     challenger: z.int32().min(1).optional().describe('Manual only: the version that receives canary traffic.'),
   }),
@@ -104,6 +107,24 @@ export const registeredModelSpec = withRules(
       message: 'drift.onDrift Retrain needs retrain.template: say what to train',
       fieldPath: '.retrain',
       check: (s) => s.drift.onDrift !== 'Retrain' || s.retrain !== undefined,
+    },
+    {
+      rule: '!has(self.task) || !has(self.retrain) || self.retrain.template.task == self.task',
+      message: 'retrain.template.task must be the model\'s task: only runs of spec.task may register versions here',
+      fieldPath: '.retrain.template.task',
+      check: (s) => s.task === undefined || s.retrain === undefined || s.retrain.template.task === s.task,
+    },
+    {
+      // The task comes from spec.task or, without it, from the runs drift creates.
+      rule:
+        '!has(self.promotion.metric) || (has(self.task) ? ' +
+        `${celMetricFitsTask('self.promotion.metric', 'self.task')} : !has(self.retrain) || ${celMetricFitsTask('self.promotion.metric', 'self.retrain.template.task')})`,
+      message: `promotion.metric must be a metric of the model's task: ${METRICS_BY_TASK_SENTENCE}`,
+      fieldPath: '.promotion.metric',
+      check: (s) => {
+        const task = s.task ?? s.retrain?.template.task;
+        return s.promotion.metric === undefined || task === undefined || METRICS_BY_TASK[task].includes(s.promotion.metric);
+      },
     },
   ],
 ).describe('The registry entry and how its champion is served.');

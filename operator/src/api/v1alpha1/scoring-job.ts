@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { artifactUri, columnName, conditions, featureDrift, jobOptions, metricTable, modelRef, observedGeneration, podOptions, withRules } from './common.js';
 import { dataSource } from './data.js';
+import { schedule } from './schedule.js';
 
 export const scoringJobSpec = withRules(
   z.object({
@@ -26,10 +27,7 @@ export const scoringJobSpec = withRules(
       .describe('Where predictions go.'),
     shards: z.int32().min(1).max(1000).default(1).describe('Number of shards (Indexed Job completions).'),
     parallelism: z.int32().min(1).max(1000).default(1).describe('Shards running at once.'),
-    schedule: z
-      .string()
-      .max(128)
-      .regex(/^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/, 'must be a cron expression ("0 3 * * *") or a macro such as "@daily"')
+    schedule: schedule
       .optional()
       .describe('Cron schedule; unset scores once.'),
     concurrencyPolicy: z.enum(['Allow', 'Forbid', 'Replace']).default('Forbid').describe('Scheduled only: what to do when the previous run is still going.'),

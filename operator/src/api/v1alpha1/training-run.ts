@@ -1,7 +1,7 @@
 // TrainingRun: one CatBoost training → ONNX export → registration in a RegisteredModel.
 import { z } from 'zod';
 import {
-  artifactUri, conditions, decimal, fraction, jobOptions, metricTable, modelRef, observedGeneration, podOptions, withRules,
+  artifactUri, celString, conditions, decimalString, fraction, jobOptions, matching, metricTable, modelRef, observedGeneration, podOptions, withRules,
 } from './common.js';
 import { trainingData } from './data.js';
 import { featureSpec } from './features.js';
@@ -16,19 +16,94 @@ export const metricName = z
   .describe('A test-split metric.');
 export type MetricName = z.infer<typeof metricName>;
 
+/** The metrics the trainer and batch scoring compute for each task; any other cannot be compared or promoted on. */
+export const METRICS_BY_TASK: Record<TaskType, MetricName[]> = {
+  Regression: ['RMSE', 'MAE', 'R2'],
+  BinaryClassification: ['AUC', 'LogLoss', 'Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK'],
+  MulticlassClassification: ['LogLoss', 'Accuracy'],
+};
+
+/** A CEL expression: whether the metric `metric` is computed for the task `task` (both CEL expressions). */
+export const celMetricFitsTask = (metric: string, task: string): string =>
+  `(${task} == 'Regression' ? ${metric} in ${celList(METRICS_BY_TASK.Regression)} : ` +
+  `${task} == 'BinaryClassification' ? ${metric} in ${celList(METRICS_BY_TASK.BinaryClassification)} : ` +
+  `${metric} in ${celList(METRICS_BY_TASK.MulticlassClassification)})`;
+
+export const METRICS_BY_TASK_SENTENCE = (Object.entries(METRICS_BY_TASK) as [TaskType, MetricName[]][])
+  .map(([task, metrics]) => `${metrics.slice(0, -1).join(', ')}${metrics.length > 1 ? ' or ' : ''}${metrics.at(-1)} for ${task}`)
+  .join('; ');
+
+function celList(items: readonly string[]): string {
+  return `[${items.map(celString).join(', ')}]`;
+}
+
+// Losses whose prediction is the raw tree sum (regression) or the probability the exported graph
+// computes from it; others (Poisson, Tweedie, ranking, multi-output) would publish wrong predictions.
+export const LOSSES_BY_TASK: Record<TaskType, string[]> = {
+  Regression: ['RMSE', 'MAE', 'Quantile', 'MAPE', 'Huber', 'Expectile', 'Lq', 'LogCosh', 'FairLoss'],
+  BinaryClassification: ['Logloss', 'CrossEntropy'],
+  MulticlassClassification: ['MultiClass', 'MultiClassOneVsAll'],
+};
+const lossPattern = (task: TaskType) => `^(${LOSSES_BY_TASK[task].join('|')})(:|$)`;
+
+// CatBoost's own names and aliases of the parameters that have a field here, or that the operator
+// sets from other fields: in catboost.extra they would silently override the spec.
+export const EXTRA_OVERRIDES: Record<string, string> = {
+  iterations: 'catboost.iterations', num_boost_round: 'catboost.iterations', n_estimators: 'catboost.iterations', num_trees: 'catboost.iterations',
+  learning_rate: 'catboost.learningRate', eta: 'catboost.learningRate',
+  depth: 'catboost.depth', max_depth: 'catboost.depth',
+  l2_leaf_reg: 'catboost.l2LeafReg', reg_lambda: 'catboost.l2LeafReg',
+  loss_function: 'catboost.lossFunction', objective: 'catboost.lossFunction',
+  early_stopping_rounds: 'catboost.earlyStoppingRounds', od_wait: 'catboost.earlyStoppingRounds',
+  random_seed: 'catboost.randomSeed', random_state: 'catboost.randomSeed',
+  one_hot_max_size: 'catboost.oneHotMaxSize',
+  max_ctr_complexity: 'catboost.maxCtrComplexity',
+  border_count: 'catboost.borderCount', max_bin: 'catboost.borderCount',
+  task_type: 'compute.device', devices: 'compute.gpus',
+  class_names: 'the classes the operator reads from features.target',
+};
+// CEL in CRDs has no let (cel.bind): "key=field" pairs keep the table in one literal.
+const celOverridePairs = `[${Object.entries(EXTRA_OVERRIDES).map(([k, v]) => celString(`${k}=${v}`)).join(', ')}]`;
+const EXTRA_KEY = /^[a-z][a-z0-9_]*$/;
+
+export const catboostExtra = withRules(z.record(z.string().max(64), z.string().max(256)).meta({ maxProperties: 64 }), [
+  {
+    rule: `self.all(k, size(k) <= 64 && k.matches(${celString(EXTRA_KEY.source)}))`,
+    message: 'must have CatBoost parameter names in snake_case as keys, e.g. "bootstrap_type"',
+    check: (m) => Object.keys(m).every((k) => k.length <= 64 && EXTRA_KEY.test(k)),
+  },
+  {
+    rule: `!self.exists(k, k in ${celList(Object.keys(EXTRA_OVERRIDES))})`,
+    message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount or compute) instead',
+    messageExpression:
+      `${celOverridePairs}.filter(p, p.split('=')[0] in self)` +
+      ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': set that field instead, and remove the key from extra')[0]",
+    messageOf: (m) => {
+      const key = Object.keys(m).find((k) => k in EXTRA_OVERRIDES)!;
+      return `catboost.extra.${key} overrides ${EXTRA_OVERRIDES[key]}: set that field instead, and remove the key from extra`;
+    },
+    check: (m) => !Object.keys(m).some((k) => Object.hasOwn(EXTRA_OVERRIDES, k)),
+  },
+]).refine((m) => Object.keys(m).length <= 64, 'must have at most 64 entries'); // maxProperties' zod twin
+
 /** The headline metric of a task when spec.evaluation.primaryMetric is unset; also what promotion compares by default. */
 export const DEFAULT_PRIMARY_METRIC: Record<TaskType, MetricName> = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' };
 
 export const catboostParams = z
   .object({
     iterations: z.int32().min(1).max(100000).default(1000).describe('Maximum number of trees.'),
-    learningRate: decimal.optional().describe('Step size, e.g. "0.1"; CatBoost picks one when unset.'),
+    learningRate: decimalString({ above: 0, atMost: 1, message: 'learningRate must be above 0 and at most 1, e.g. "0.03"' })
+      .optional()
+      .describe('Step size, above 0 and at most 1, e.g. "0.1"; CatBoost picks one when unset.'),
     depth: z.int32().min(1).max(16).default(6).describe('Depth of each oblivious tree.'),
-    l2LeafReg: decimal.optional().describe('L2 regularisation of leaf values, e.g. "3".'),
-    lossFunction: z
-      .string()
-      .max(128)
-      .regex(/^[A-Za-z][A-Za-z0-9]*(:[A-Za-z_]+=[^;:]+(;[A-Za-z_]+=[^;:]+)*)?$/, 'must be a CatBoost loss name such as "RMSE" or "Quantile:alpha=0.9"')
+    l2LeafReg: decimalString({ atLeast: 0, message: 'l2LeafReg must be 0 or more, e.g. "3"' })
+      .optional()
+      .describe('L2 regularisation of leaf values, 0 or more, e.g. "3".'),
+    lossFunction: matching(
+      z.string().max(128),
+      '^[A-Za-z][A-Za-z0-9]*(:[A-Za-z_]+=[^;:]+(;[A-Za-z_]+=[^;:]+)*)?$',
+      'must be a CatBoost loss name with optional parameters, e.g. "RMSE" or "Quantile:alpha=0.9"',
+    )
       .optional()
       .describe('CatBoost loss; default RMSE, Logloss or MultiClass by task.'),
     earlyStoppingRounds: z.int32().min(1).max(10000).optional().describe('Stop when the validation metric has not improved for this many trees.'),
@@ -36,10 +111,9 @@ export const catboostParams = z
     oneHotMaxSize: z.int32().min(1).max(255).optional().describe('Categorical features with at most this many values are one-hot encoded instead of CTR-encoded.'),
     maxCtrComplexity: z.int32().min(1).max(8).optional().describe('Largest number of categorical features combined in one CTR; unset, CatBoost chooses (up to 4 on CPU, but 1, no combinations, below 200 iterations).'),
     borderCount: z.int32().min(1).max(65535).optional().describe('Number of splits considered per numeric feature.'),
-    extra: z
-      .record(z.string().regex(/^[a-z][a-z0-9_]*$/).max(64), z.string().max(256))
+    extra: catboostExtra
       .optional()
-      .describe('Other CatBoost parameters by their snake_case name, values as strings, e.g. {bootstrap_type: "Bernoulli"}.'),
+      .describe('Other CatBoost parameters by their snake_case name, values as strings, e.g. {bootstrap_type: "Bernoulli"}; not those with a field of their own.'),
   })
   .describe('CatBoost training parameters; numbers with fractions are strings.');
 
@@ -47,10 +121,7 @@ export const compute = withRules(
   z.object({
     device: z.enum(['CPU', 'GPU']).default('CPU').describe('CPU, or GPU to train with CatBoost task_type GPU on the GPU trainer image.'),
     gpus: z.int32().min(0).max(16).default(0).describe('GPUs to request (nvidia.com/gpu); device GPU needs at least 1.'),
-    acceleratorType: z
-      .string()
-      .max(63)
-      .regex(/^[a-z0-9-]+$/)
+    acceleratorType: matching(z.string().max(63), '^[a-z0-9-]+$', 'must be a GKE accelerator name of lowercase letters, digits and "-", e.g. "nvidia-l4"')
       .optional()
       .describe('GKE accelerator, e.g. "nvidia-l4"; becomes the cloud.google.com/gke-accelerator node selector.'),
   }),
@@ -98,6 +169,13 @@ const trainingRunSpecShape = {
   ...jobOptions,
 };
 
+type TaskRuleInput = {
+  task: TaskType;
+  features: { target: { scale?: string | undefined; transform: string; positiveClass?: string | undefined } };
+  evaluation: { primaryMetric?: MetricName | undefined };
+  catboost: { lossFunction?: string | undefined };
+};
+
 const taskRules = [
   {
     rule: "self.task == 'Regression' || (!has(self.features.target.scale) && self.features.target.transform == 'None')",
@@ -112,6 +190,24 @@ const taskRules = [
     fieldPath: '.features.target.positiveClass',
     check: (s: { task: string; features: { target: { positiveClass?: string | undefined } } }) =>
       s.task === 'BinaryClassification' || s.features.target.positiveClass === undefined,
+  },
+  {
+    rule: `!has(self.evaluation.primaryMetric) || ${celMetricFitsTask('self.evaluation.primaryMetric', 'self.task')}`,
+    message: `evaluation.primaryMetric must be a metric of the task: ${METRICS_BY_TASK_SENTENCE}`,
+    fieldPath: '.evaluation.primaryMetric',
+    check: (s: TaskRuleInput) => s.evaluation.primaryMetric === undefined || METRICS_BY_TASK[s.task].includes(s.evaluation.primaryMetric),
+  },
+  {
+    rule:
+      "!has(self.catboost.lossFunction) || (self.task == 'Regression' ? " +
+      `self.catboost.lossFunction.matches(${celString(lossPattern('Regression'))}) : self.task == 'BinaryClassification' ? ` +
+      `self.catboost.lossFunction.matches(${celString(lossPattern('BinaryClassification'))}) : ` +
+      `self.catboost.lossFunction.matches(${celString(lossPattern('MulticlassClassification'))}))`,
+    message: `catboost.lossFunction must be a loss of the task that the exported model reproduces: ${(Object.entries(LOSSES_BY_TASK) as [TaskType, string[]][])
+      .map(([task, losses]) => `${losses.slice(0, -1).join(', ')} or ${losses.at(-1)} for ${task}`)
+      .join('; ')}`,
+    fieldPath: '.catboost.lossFunction',
+    check: (s: TaskRuleInput) => s.catboost.lossFunction === undefined || new RegExp(lossPattern(s.task)).test(s.catboost.lossFunction),
   },
 ];
 
