@@ -1,6 +1,7 @@
 // Online drift end to end on the operator's side: two scoring Pods (played on the API server), each
-// with a real drift monitor on loopback fed over HTTP as a scorer feeds it; the operator merges their
-// windows, judges them against the version's training reference, and retrains on drift.
+// with a real drift monitor on loopback fed count blocks over HTTP as a scorer feeds it; the operator
+// reads their windows, merges them, judges them against the version's training reference, and
+// retrains on drift.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { publishArtifacts } from '../../operator/src/artifacts/store.js';
 import type { DriftSidecarSpec } from '../../operator/src/controllers/registered-model/serving.js';
+import { DriftCounter } from '../../operator/src/drift/counts.js';
 import type { TrainingDefaults } from '../../operator/src/controllers/training-run/desired.js';
 import { numericProfile, referenceProfile } from '../../operator/src/features/profile.js';
 import type { InputSchema } from '../../operator/src/features/schema.js';
@@ -28,7 +30,8 @@ const stop = new AbortController();
 const artifactUri = `${pathToFileURL(mkdtempSync(join(tmpdir(), 'orchard-drift-'))).href}/v1/`;
 let namespace: string;
 let operator: RunningOperator;
-const monitors: { server: Server; url: string }[] = [];
+/** Each monitor's read side (what the operator asks) and ingest side (what its scorer posts to). */
+const monitors: { servers: Server[]; url: string; ingest: string }[] = [];
 /** Scoring Pod name → the monitor standing in for its sidecar. */
 const podMonitor = new Map<string, string>();
 
@@ -49,12 +52,15 @@ const get = (path: string) => requestJson(kc, 'GET', path);
 const model = () => get(`${api}/namespaces/${namespace}/registeredmodels/salaries`);
 const drifted = (m: any) => m.status?.conditions?.find((c: any) => c.type === 'Drifted');
 
-/** What a scorer sends its monitor after scoring: the encoded rows and their predictions. */
-async function serve(monitor: string, rows: [number, string][]) {
-  const res = await fetch(`${monitor}/v1/rows`, {
+/** What a scorer sends its monitor after scoring: the counts of the encoded rows and their predictions. */
+async function serve(monitor: { ingest: string }, rows: [number, string][]) {
+  const counter = new DriftCounter(profile, ['years', 'size']);
+  counter.addRange(rows, rows.map((r) => 1000 * r[0]), 0, rows.length);
+  const t = Date.now();
+  const res = await fetch(`${monitor.ingest}/v1/blocks`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ rows, predictions: rows.map((r) => 1000 * r[0]) }),
+    body: JSON.stringify({ blocks: [{ counts: counter.take(), first: t, last: t }] }),
   });
   expect(res.status).toBe(204);
 }
@@ -72,10 +78,12 @@ beforeAll(async () => {
     { name: 'input-schema.json', bytes: Buffer.from(JSON.stringify(schema)) },
     { name: 'reference-profile.json', bytes: Buffer.from(JSON.stringify(profile)) },
   ]);
-  const spec: DriftSidecarSpec = { model: 'salaries', version: 1, modelUri: artifactUri, port: 0, windowRows: 2000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+  const spec: DriftSidecarSpec = { model: 'salaries', version: 1, modelUri: artifactUri, port: 0, ingestPort: 0, windowRows: 2000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+  const at = (server: Server) => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   for (let i = 0; i < 2; i++) {
-    const server = await listen(createDriftSidecar(spec, schema, profile).app, 0, '127.0.0.1');
-    monitors.push({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+    const sidecar = createDriftSidecar(spec, schema, profile);
+    const [read, ingest] = [await listen(sidecar.read, 0, '127.0.0.1'), await listen(sidecar.ingest, 0, '127.0.0.1')];
+    monitors.push({ servers: [read, ingest], url: at(read), ingest: at(ingest) });
   }
   namespace = await createNamespace(kc, 'drift');
   // Each scoring Pod gets the next free monitor, as if it were its own sidecar.
@@ -89,7 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   stop.abort();
   await operator?.done;
-  for (const m of monitors) m.server.close();
+  for (const s of monitors.flatMap((m) => m.servers)) s.close();
 });
 
 describe('online drift', () => {
@@ -118,7 +126,7 @@ describe('online drift', () => {
     for (const pod of pods) await markReady(pod);
 
     // Too little traffic to judge yet.
-    await serve(monitors[0]!.url, trainingRows.slice(0, 200));
+    await serve(monitors[0]!, trainingRows.slice(0, 200));
     const early = await eventually('NotEnoughData', async () => {
       const x = await model();
       return drifted(x)?.reason === 'NotEnoughData' && x.status.drift.windowRows === 200 ? x : undefined;
@@ -127,7 +135,7 @@ describe('online drift', () => {
     expect(drifted(early).message).toBe('200 rows in the window; drift is judged from 500 (drift.minRows)');
 
     // The second Pod's window adds to the first's: still short of minRows, so the merged size is news.
-    await serve(monitors[1]!.url, trainingRows.slice(200, 450));
+    await serve(monitors[1]!, trainingRows.slice(200, 450));
     await eventually('NotEnoughData over both windows', async () => {
       const x = await model();
       return drifted(x)?.reason === 'NotEnoughData' && x.status.drift.windowRows === 450 ? x : undefined;
@@ -135,8 +143,8 @@ describe('online drift', () => {
 
     // Traffic like training's on both Pods: judged together, no drift. Once judged, the status keeps
     // its verdict until it changes (no write per poll), so the window it names may be either step.
-    await serve(monitors[0]!.url, trainingRows.slice(450, 1050));
-    await serve(monitors[1]!.url, trainingRows.slice(1050, 1650));
+    await serve(monitors[0]!, trainingRows.slice(450, 1050));
+    await serve(monitors[1]!, trainingRows.slice(1050, 1650));
     const calm = await eventually('NoDrift over both windows', async () => {
       const x = await model();
       return drifted(x)?.reason === 'NoDrift' ? x : undefined;
@@ -150,8 +158,8 @@ describe('online drift', () => {
 
     // Years far above training's on both Pods: the window drifts and a retrain run starts, once.
     const shifted = trainingRows.slice(0, 2000).map(([y, s]) => [y + 50, s] as [number, string]);
-    await serve(monitors[0]!.url, shifted.slice(0, 1000));
-    await serve(monitors[1]!.url, shifted.slice(1000));
+    await serve(monitors[0]!, shifted.slice(0, 1000));
+    await serve(monitors[1]!, shifted.slice(1000));
     const moved = await eventually('DatasetDrift', async () => {
       const x = await model();
       return drifted(x)?.status === 'True' && x.status.lastRetrainRun ? x : undefined;

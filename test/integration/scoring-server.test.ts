@@ -171,7 +171,7 @@ describe('the scoring server', () => {
     const profile = parseReferenceProfile(JSON.parse((await readArtifact(salaries.uri, 'reference-profile.json')).toString('utf8')));
     const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: 5000, windowSeconds: 3600, minRows: 100, driftShare: '0.5' }, schema, profile);
     const port = await freePort();
-    let monitor: Server = await listen(sidecar.app, port, '127.0.0.1');
+    let monitor: Server = await listen(sidecar.ingest, port, '127.0.0.1');
     const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
     for (let i = 0; i < 500; i += 100) expect((await predict(url, salaries.records.slice(i, i + 100))).status).toBe(200);
     const summary = await waitFor(() => (sidecar.summary().rows === 500 ? sidecar.summary() : undefined));
@@ -183,7 +183,7 @@ describe('the scoring server', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => predict(url, salaries.records.slice(i * 10, i * 10 + 10))));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(await waitFor(async () => ((await dropped()) >= 200 ? dropped() : undefined))).toBeGreaterThanOrEqual(200);
-    monitor = await listen(sidecar.app, port, '127.0.0.1');
+    monitor = await listen(sidecar.ingest, port, '127.0.0.1');
     await predict(url, salaries.records.slice(0, 10));
     await waitFor(() => (sidecar.summary().rows === 510 ? true : undefined));
     monitor.close();
@@ -199,7 +199,7 @@ describe('the scoring server', () => {
     const serveThrough = async (records: object[]) => {
       const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: window, windowSeconds: 3600, minRows: 500, driftShare: '0.5' }, schema, profile);
       const port = await freePort();
-      const monitor = await listen(sidecar.app, port, '127.0.0.1');
+      const monitor = await listen(sidecar.ingest, port, '127.0.0.1');
       const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
       for (let i = 0; i < records.length; i += 500) expect((await predict(url, records.slice(i, i + 500))).status).toBe(200);
       const summary = await waitFor(() => (sidecar.summary().rows === Math.min(window, records.length) ? sidecar.summary() : undefined));

@@ -74,15 +74,40 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
   }
 }
 
-export async function startDriftMonitor(spec: DriftSidecarSpec, options: { host?: string; log?: Log } = {}): Promise<Server> {
+export interface RunningDriftMonitor {
+  /** The read side: /v1/drift, /metrics, /healthz. */
+  read: Server;
+  /** The scorer's side: POST /v1/blocks. */
+  ingest: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Two listeners: reads on `host` (every address unless set), ingest on `ingestHost`, loopback unless
+ * set. In a Pod the scorer shares the monitor's network namespace, so loopback reaches it and no
+ * other Pod does; the local node agent, whose Pods share the host's loopback, passes the Pod's own.
+ */
+export async function startDriftMonitor(spec: DriftSidecarSpec, options: { host?: string; ingestHost?: string; log?: Log } = {}): Promise<RunningDriftMonitor> {
   const log = options.log ?? jsonLog;
   const store = spec.modelUri.startsWith('gs://') ? { gcs: makeStorage() } : {};
   const [schemaBytes, profileBytes] = await Promise.all([readArtifact(spec.modelUri, 'input-schema.json', store), readArtifact(spec.modelUri, 'reference-profile.json', store)]);
   const schema = inputSchema.parse(JSON.parse(schemaBytes.toString('utf8')));
   const profile = parseReferenceProfile(JSON.parse(profileBytes.toString('utf8')), `${spec.modelUri}reference-profile.json`);
-  const server = await listen(createDriftSidecar(spec, schema, profile).app, spec.port, options.host);
-  log('drift monitor ready', { model: spec.model, version: spec.version, port: spec.port, windowRows: spec.windowRows });
-  return server;
+  const sidecar = createDriftSidecar(spec, schema, profile);
+  const ingestHost = options.ingestHost ?? '127.0.0.1';
+  if (['0.0.0.0', '::', ''].includes(ingestHost)) throw new Error(`the drift monitor takes count blocks on one address the scorer alone reaches, never on every address (${JSON.stringify(ingestHost)})`);
+  const ingest = await listen(sidecar.ingest, spec.ingestPort, ingestHost);
+  const read = await listen(sidecar.read, spec.port, options.host).catch(async (err: unknown) => {
+    await new Promise((r) => ingest.close(r));
+    throw err;
+  });
+  const port = (s: Server) => (s.address() as { port: number }).port;
+  log('drift monitor ready', { model: spec.model, version: spec.version, port: port(read), ingest: `${ingestHost}:${port(ingest)}`, maxBodyBytes: sidecar.maxBodyBytes, windowRows: spec.windowRows });
+  return {
+    read,
+    ingest,
+    close: () => Promise.all([read, ingest].map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
+  };
 }
 
 function specFrom<T>(name: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): T {
@@ -112,8 +137,9 @@ export async function serveCommand(): Promise<number> {
 
 /** `orchard drift`: runs until SIGTERM. */
 export async function driftCommand(): Promise<number> {
-  const server = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec), { host: listenAddress() });
+  const host = listenAddress();
+  const monitor = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec), { host, ...(host ? { ingestHost: host } : {}) });
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await monitor.close();
   return 0;
 }

@@ -23,7 +23,10 @@ export const driftSidecarSpec = z.object({
   model: z.string().min(1),
   version: z.int().min(1),
   modelUri,
+  /** The read side (/v1/drift, /metrics, /healthz), on the Pod's address for the operator and Prometheus. */
   port: z.int().min(0).max(65535),
+  /** Where the scorer posts its count blocks: on loopback only, so no other Pod can forge them. */
+  ingestPort: z.int().min(0).max(65535),
   windowRows: z.int().min(1),
   windowSeconds: z.int().min(1),
   minRows: z.int().min(1),

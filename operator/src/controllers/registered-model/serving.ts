@@ -25,6 +25,8 @@ export interface ServingDefaults {
 
 export const SCORER_PORT = 8080;
 export const DRIFT_PORT = 9091;
+/** The drift monitor's ingest port: on the Pod's loopback, where only the scorer beside it posts. */
+export const DRIFT_INGEST_PORT = 9092;
 export const SERVICE_PORT = 80;
 /** Input hash of the desired object: an unchanged hash means no update, whoever edited the object since. */
 export const SPEC_HASH_ANNOTATION = 'orchard.dev/spec-hash';
@@ -116,7 +118,7 @@ export function buildScoringDeployment(
     maxBatchRows: serving.maxBatchRows,
     maxBodyBytes: serving.maxBodyBytes,
     port: SCORER_PORT,
-    driftUrl: `http://127.0.0.1:${DRIFT_PORT}/v1/blocks`,
+    driftUrl: `http://127.0.0.1:${DRIFT_INGEST_PORT}/v1/blocks`,
     driftBlockRows: Math.max(1, Math.ceil(drift.windowRows / 20)),
   };
   const sidecar: DriftSidecarSpec = {
@@ -124,6 +126,7 @@ export function buildScoringDeployment(
     version: champion.version,
     modelUri: champion.artifactUri,
     port: DRIFT_PORT,
+    ingestPort: DRIFT_INGEST_PORT,
     windowRows: drift.windowRows,
     windowSeconds: drift.windowSeconds,
     minRows: drift.minRows,
