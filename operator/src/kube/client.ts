@@ -78,7 +78,9 @@ export async function requestJson(
   const parsed = text ? safeJson(text) : undefined;
   const code = res.statusCode ?? 0;
   if (code >= 200 && code < 300) return parsed;
-  throw new ApiError(code, parsed, `${method} ${path.split('?')[0]}: HTTP ${code}`);
+  // The server's own words, not just the code: a log line saying `HTTP 422` alone names no field.
+  const said = messageOf(parsed);
+  throw new ApiError(code, parsed, `${method} ${path.split('?')[0]}: HTTP ${code}${said ? `: ${said.length > 512 ? `${said.slice(0, 512)}…` : said}` : ''}`);
 }
 
 /** Server-side apply of each object, in order. `dryRun` asks the server to validate without storing. */
@@ -177,12 +179,12 @@ export function statusCode(err: unknown): number | undefined {
 
 /** The API server's own message (a metav1.Status) when there is one. */
 export function apiErrorMessage(err: unknown): string {
-  if (isApiError(err)) {
-    const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
-    if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
-    return `HTTP ${err.code}`;
-  }
+  if (isApiError(err)) return messageOf(typeof err.body === 'string' ? safeJson(err.body) : err.body) ?? `HTTP ${err.code}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+function messageOf(body: unknown): string | undefined {
+  return body && typeof body === 'object' && 'message' in body && typeof body.message === 'string' && body.message ? body.message : undefined;
 }
 
 // client-node's ApiException is recognised by shape, so reading errors does not load client-node.

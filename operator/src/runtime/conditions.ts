@@ -23,3 +23,12 @@ export function setCondition(conditions: Condition[] | undefined, next: Conditio
 export function findCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/**
+ * kstatus's Stalled: present, True, while the object cannot progress until someone changes it (a
+ * child the API server refuses), and absent otherwise, as kstatus reads abnormal-true conditions.
+ */
+export function setStalledCondition<C extends Condition[] | undefined>(conditions: C, stalled: { reason: string; message: string } | undefined, generation: number, now: Date): C | Condition[] {
+  if (!stalled) return conditions?.some((c) => c.type === 'Stalled') ? conditions.filter((c) => c.type !== 'Stalled') : conditions;
+  return setCondition(conditions, { type: 'Stalled', status: 'True', ...stalled, observedGeneration: generation }, now);
+}

@@ -44,6 +44,24 @@ describe('Controller', () => {
     await h.stop();
   });
 
+  it('never retries a write the API server rejects for good, even wrapped with context', async () => {
+    const invalid = new ApiError(422, { message: 'Job.batch "a" is invalid: spec.template.spec.containers[0].resources.requests: Invalid value' }, 'POST: HTTP 422');
+    const h = harness(() => new Error('create Job ns/a', { cause: invalid }));
+    h.controller.enqueue('ns/a');
+    await settle();
+    expect(h.calls).toEqual(['ns/a']);
+    expect(h.queue.numRequeues('ns/a')).toBe(0);
+    await h.stop();
+  });
+
+  it('retries a 403 from RBAC or a quota: someone else fixes those', async () => {
+    const h = harness((n) => (n <= 2 ? new ApiError(403, { message: 'jobs.batch "a" is forbidden: exceeded quota: compute' }, 'POST: HTTP 403') : undefined));
+    h.controller.enqueue('ns/a');
+    await settle(200);
+    expect(h.calls).toEqual(['ns/a', 'ns/a', 'ns/a']);
+    await h.stop();
+  });
+
   it('retries other errors with backoff until a pass succeeds, then forgets the failures', async () => {
     const h = harness((n) => (n <= 3 ? new Error('apiserver unavailable') : undefined));
     h.controller.enqueue('ns/a');

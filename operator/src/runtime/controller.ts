@@ -2,7 +2,8 @@
 // A reconcile never asks what changed: it reads the world from caches and makes it right.
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
-import { isConflict, TerminalError } from './errors.js';
+import { apiErrorMessage } from '../kube/client.js';
+import { apiAnswerOf, isConflict, isPermanentRejection, TerminalError } from './errors.js';
 import { WorkQueue } from './queue.js';
 
 export interface Result {
@@ -65,6 +66,11 @@ export class Controller {
           result = 'terminal';
           this.queue.forget(key);
           log.error('reconcile failed; not retrying', { controller: this.name, namespace, name, err });
+        } else if (isPermanentRejection(err)) {
+          // The same request gets the same answer: wait for an event (a changed spec) instead of looping.
+          result = 'terminal';
+          this.queue.forget(key);
+          log.error('the API server rejected a write; not retrying until the object or its inputs change', { controller: this.name, namespace, name, err, answer: apiErrorMessage(apiAnswerOf(err)) });
         } else if (isConflict(err)) {
           // Someone wrote first: run the pass again on fresh state.
           result = 'conflict';

@@ -13,5 +13,11 @@ export class OperatorMetrics {
   });
   readonly queueDepth = new Gauge({ name: 'orchard_workqueue_depth', help: 'Keys waiting in the work queue.', labelNames: ['controller'], registers: [this.registry] });
   readonly apiWrites = new Counter({ name: 'orchard_api_writes_total', help: 'Writes to the API server by controller and verb.', labelNames: ['controller', 'verb'], registers: [this.registry] });
+  readonly childRejections = new Counter({
+    name: 'orchard_child_rejections_total',
+    help: 'Child writes the API server refused for good (400, 422, or an admission denial), by controller and child kind; each refused body is sent once.',
+    labelNames: ['controller', 'kind'],
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({ name: 'orchard_leader', help: '1 while this replica holds the leader lease.', registers: [this.registry] });
 }

@@ -5,9 +5,10 @@ import { API_VERSION, describeIssue } from '../../api/v1alpha1/common.js';
 import { registeredModelSpec, type ModelVersion, type RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
-import { rfc3339, setCondition } from '../../runtime/conditions.js';
+import { rfc3339, setCondition, setStalledCondition } from '../../runtime/conditions.js';
 import type { Result } from '../../runtime/controller.js';
 import { isAlreadyExists, isNotFound } from '../../runtime/errors.js';
+import { ChildRejections, type ChildRejection } from '../../runtime/rejections.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Logger } from '../../runtime/log.js';
@@ -26,7 +27,7 @@ import {
   type RegisteredModelObject,
   type ServingDefaults,
 } from './serving.js';
-import { computeReadyCondition, computeServingStatus, observeDeployment, type DeploymentState } from './status.js';
+import { CHILD_REJECTED, computeReadyCondition, computeServingStatus, observeDeployment, rejectionMessage, type DeploymentState } from './status.js';
 
 export const CONTROLLER = 'registeredmodel';
 
@@ -49,8 +50,9 @@ export interface RegisteredModelDeps {
 }
 
 interface Child {
-  /** API prefix and plural, e.g. /apis/apps/v1 and deployments. */
+  /** API prefix, kind and plural, e.g. /apis/apps/v1, Deployment and deployments. */
   api: string;
+  kind: string;
   plural: string;
   informer: Informer;
   desired: Record<string, any> | undefined;
@@ -59,13 +61,20 @@ interface Child {
 }
 
 export class RegisteredModelReconciler {
-  constructor(private readonly deps: RegisteredModelDeps) {}
+  private readonly rejections: ChildRejections;
+
+  constructor(private readonly deps: RegisteredModelDeps) {
+    this.rejections = new ChildRejections(CONTROLLER, deps.metrics);
+  }
 
   async reconcile(key: string): Promise<Result | void> {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.models.get(name, namespace);
     // Gone or going: owner references let the garbage collector remove the serving children.
-    if (!raw || raw.metadata.deletionTimestamp) return;
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.rejections.forget(key);
+      return;
+    }
     const now = this.deps.now();
     const previous = (raw.status ?? {}) as RegisteredModelStatus;
     const generation = raw.metadata.generation ?? 0;
@@ -92,16 +101,17 @@ export class RegisteredModelReconciler {
 
     // Serving children: desired only while a champion exists and serving is Online.
     const online = spec.serving.mode === 'Online' && champion !== undefined && !promoted.problem;
-    const deployment = await this.applyChildren(model, [
+    const { deployment, rejected } = await this.applyChildren(model, [
       {
         api: '/apis/apps/v1',
+        kind: 'Deployment',
         plural: 'deployments',
         informer: this.deps.deployments,
         desired: online ? buildScoringDeployment(model, champion!, challenger, this.deps.serving) : undefined,
         keep: (observed) => (servingAutoscaling(model, this.deps.serving) ? { replicas: observed.spec?.replicas } : {}),
       },
-      { api: '/api/v1', plural: 'services', informer: this.deps.services, desired: online ? buildScoringService(model) : undefined },
-      { api: '/apis/autoscaling/v2', plural: 'horizontalpodautoscalers', informer: this.deps.autoscalers, desired: online ? buildScoringAutoscaler(model, this.deps.serving) : undefined },
+      { api: '/api/v1', kind: 'Service', plural: 'services', informer: this.deps.services, desired: online ? buildScoringService(model) : undefined },
+      { api: '/apis/autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers', informer: this.deps.autoscalers, desired: online ? buildScoringAutoscaler(model, this.deps.serving) : undefined },
     ]);
     const state: DeploymentState | undefined = deployment ? observeDeployment(deployment) : undefined;
     if (online) status.serving = computeServingStatus(state, previous.serving, servingUrl(model));
@@ -117,8 +127,10 @@ export class RegisteredModelReconciler {
         ...(promoted.problem ? { problem: promoted.problem } : {}),
         ...(state ? { deployment: state } : {}),
         ...(status.serving ? { serving: status.serving } : {}),
+        ...(rejected ? { rejected } : {}),
       }),
     );
+    let stalled = rejected;
 
     // Drift of the served traffic, and retraining when it asks for it.
     let requeueAfter: number | undefined;
@@ -141,11 +153,17 @@ export class RegisteredModelReconciler {
     let retrainNote: string | undefined;
     if (plan.action === 'Create') {
       const run = buildRetrainRun(model, plan.index);
-      await this.create(`/apis/${API_VERSION}/namespaces/${namespace}/trainingruns`, run);
-      status.lastRetrainTime = rfc3339(now);
-      status.lastRetrainRun = plan.name;
-      retrainNote = `created TrainingRun ${plan.name} to retrain`;
-      await this.deps.record(eventTarget(raw), 'Normal', 'RetrainStarted', `drift detected: ${retrainNote}`);
+      const outcome = await this.rejections.attempt(key, 'trainingruns', `TrainingRun ${namespace}/${plan.name}`, run, () => this.create(`/apis/${API_VERSION}/namespaces/${namespace}/trainingruns`, run));
+      if ('rejected' in outcome) {
+        // Drift stays reported; retraining waits for a fixed spec.retrain template.
+        stalled ??= outcome.rejected;
+        retrainNote = `retraining cannot start: ${rejectionMessage(outcome.rejected)}`;
+      } else {
+        status.lastRetrainTime = rfc3339(now);
+        status.lastRetrainRun = plan.name;
+        retrainNote = `created TrainingRun ${plan.name} to retrain`;
+        await this.deps.record(eventTarget(raw), 'Normal', 'RetrainStarted', `drift detected: ${retrainNote}`);
+      }
     } else if (plan.action === 'CoolingDown') {
       if (plan.last) {
         status.lastRetrainRun = plan.last.name;
@@ -158,17 +176,23 @@ export class RegisteredModelReconciler {
     const driftedCondition = computeDriftedCondition(spec, status.drift, retrainNote);
     if (driftedCondition) status.conditions = condition(status, 'Drifted', driftedCondition);
     else status.conditions = status.conditions?.filter((c) => c.type !== 'Drifted');
+    status.conditions = setStalledCondition(status.conditions, stalled ? { reason: CHILD_REJECTED, message: rejectionMessage(stalled) } : undefined, generation, now);
 
     await this.writeStatus(raw, status);
     await this.recordChanges(raw, previous, status, promoted.changes);
     return requeueAfter !== undefined ? { requeueAfterMs: requeueAfter } : undefined;
   }
 
-  /** Creates, updates (input hash changed) or deletes each child; returns the observed Deployment. */
-  private async applyChildren(model: RegisteredModelObject, children: Child[]): Promise<any> {
+  /**
+   * Creates, updates (input hash changed) or deletes each child; returns the observed Deployment
+   * and the first child the API server refused (the others are still applied).
+   */
+  private async applyChildren(model: RegisteredModelObject, children: Child[]): Promise<{ deployment: any; rejected?: ChildRejection }> {
     const { namespace, name: owner, uid } = model.metadata;
+    const key = `${namespace}/${owner}`;
     const name = servingName(owner);
     let result: any;
+    let rejected: ChildRejection | undefined;
     for (const child of children) {
       const base = `${child.api}/namespaces/${namespace}/${child.plural}`;
       const observed = child.informer.get(name, namespace);
@@ -176,22 +200,31 @@ export class RegisteredModelReconciler {
         throw new Error(`${child.plural} ${namespace}/${name} exists but belongs to something else: delete or rename it`);
       }
       let current = observed;
+      // Keyed by the desired object alone: the observed one's resourceVersion moves with its status.
+      const write = (send: () => Promise<any>) => this.rejections.attempt(key, child.plural, `${child.kind} ${namespace}/${name}`, child.desired, send);
+      let outcome: Awaited<ReturnType<typeof write>> | undefined;
       if (!child.desired) {
+        this.rejections.forget(key, child.plural);
         if (observed) current = await this.remove(`${base}/${name}`);
       } else if (!observed) {
-        current = (await this.create(base, child.desired)) ?? undefined;
+        outcome = await write(async () => (await this.create(base, child.desired!)) ?? undefined);
       } else if (observed.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== child.desired.metadata.annotations[SPEC_HASH_ANNOTATION]) {
         const body = {
           ...child.desired,
           metadata: { ...observed.metadata, ...child.desired.metadata, annotations: { ...(observed.metadata.annotations ?? {}), ...child.desired.metadata.annotations } },
           spec: { ...observed.spec, ...child.desired.spec, ...(child.keep?.(observed) ?? {}) },
         };
-        current = await requestJson(this.deps.kc, 'PUT', `${base}/${name}`, { body });
-        this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+        outcome = await write(async () => {
+          const updated = await requestJson(this.deps.kc, 'PUT', `${base}/${name}`, { body });
+          this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'update' });
+          return updated;
+        });
       }
+      if (outcome && 'done' in outcome) current = outcome.done;
+      else if (outcome) rejected ??= outcome.rejected;
       if (child.plural === 'deployments') result = current;
     }
-    return result;
+    return { deployment: result, ...(rejected ? { rejected } : {}) };
   }
 
   private async create(path: string, body: Record<string, any>): Promise<any> {

@@ -62,6 +62,20 @@ describe('Ready condition', () => {
     ['rolling out', { ...base, champion: 3, ...state(deployment(3, 2, { updated: 1, ready: 2, total: 3 }), { url, servedVersion: 2 }) }, 'True', 'RollingOut', /version 2 serves while version 3 rolls out \(1\/2 Pods updated\)/],
     ['rollout stuck, old version serves', { ...base, champion: 3, ...state(deployment(3, 2, { updated: 1, ready: 2, total: 3, conditions: [stuck] }), { url, servedVersion: 2 }) }, 'True', 'RolloutStuck', /version 2 serves, but rolling out version 3 is stuck/],
     ['scaled to zero', { ...base, ...state(deployment(2, 0, { updated: 0, ready: 0 })) }, 'False', 'ScaledToZero', /set it to 1 or more/],
+    [
+      'Deployment refused by the API server',
+      { ...base, rejected: { child: 'Deployment ml/salaries-scorer', message: 'Deployment.apps "salaries-scorer" is invalid: spec.template.spec.containers[0].resources.requests: Invalid value: "4": must be less than or equal to cpu limit of 2' } },
+      'False',
+      'ChildRejected',
+      /^the API server rejected Deployment ml\/salaries-scorer: .*must be less than or equal to cpu limit of 2; fix the spec \(the Deployment is not sent again/,
+    ],
+    [
+      'Deployment update refused, the old version serves',
+      { ...base, champion: 3, ...state(deployment(2, 2, { updated: 2, ready: 2 })), rejected: { child: 'Deployment ml/salaries-scorer', message: 'denied' } },
+      'False',
+      'ChildRejected',
+      /denied; fix the spec .*; version 2 still serves$/,
+    ],
   ])('%s', (_, input, status, reason, message) => {
     const c = computeReadyCondition(input as any);
     expect([c.status, c.reason]).toEqual([status, reason]);

@@ -1,7 +1,11 @@
 // Pure status of a RegisteredModel's serving: what the scoring Deployment serves, observed from
 // the Deployment alone, and the Ready condition a user reads in `kubectl get models`.
 import type { RegisteredModelSpec, RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
+import type { ChildRejection } from '../../runtime/rejections.js';
 import { CHALLENGER_ANNOTATION, VERSION_ANNOTATION } from './serving.js';
+
+/** Ready's (and Stalled's) reason while the API server refuses a serving child (invalid, or denied by an admission policy). */
+export const CHILD_REJECTED = 'ChildRejected';
 
 export type ServingStatus = NonNullable<RegisteredModelStatus['serving']>;
 
@@ -81,12 +85,23 @@ export interface ReadyInput {
   problem?: { reason: string; message: string };
   deployment?: DeploymentState;
   serving?: ServingStatus;
+  /** A serving child the API server refused to create or update, for good. */
+  rejected?: ChildRejection;
+}
+
+/** What the API server said, and what to do: the same child is not sent again. */
+export function rejectionMessage(r: ChildRejection): string {
+  return `the API server rejected ${r.child}: ${r.message}; fix the spec (the ${r.child.split(' ')[0]} is not sent again until the spec or its inputs change)`;
 }
 
 export function computeReadyCondition(input: ReadyInput): ReadyCondition {
   const { spec, name, champion, deployment, serving } = input;
   const no = (reason: string, message: string): ReadyCondition => ({ status: 'False', reason, message });
   if (input.problem) return no(input.problem.reason, input.problem.message);
+  if (input.rejected) {
+    const still = serving?.servedVersion !== undefined ? `; version ${serving.servedVersion} still serves` : '';
+    return no(CHILD_REJECTED, `${rejectionMessage(input.rejected)}${still}`);
+  }
   if (!input.hasVersions) return no('NoVersions', `no version yet: a TrainingRun with modelRef ${name} registers the first`);
   if (champion === undefined) return no('NoChampion', 'no version holds the champion alias: pin one in spec.promotion.champion or use policy Automatic');
   if (spec.serving.mode === 'None') return { status: 'True', reason: 'ChampionSelected', message: `version ${champion} is champion (serving.mode None: nothing is deployed)` };

@@ -10,6 +10,7 @@ import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
 import type { Result } from '../../runtime/controller.js';
 import { isAlreadyExists, isNotFound } from '../../runtime/errors.js';
+import { ChildRejections, type ChildRejection } from '../../runtime/rejections.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Logger } from '../../runtime/log.js';
@@ -52,6 +53,8 @@ interface RunState {
   /** The Job of the current or latest run. */
   job?: any;
   unresolved?: Unresolved;
+  /** The API server refused the Job of the run due now, for good. */
+  rejected?: ChildRejection;
   schedule?: { lastScheduleTime?: Date; next?: Date; waiting?: Date };
   requeueAfterMs?: number;
 }
@@ -59,10 +62,12 @@ interface RunState {
 export class ScoringJobReconciler {
   private readonly summaries: ShardSummaryCache;
   private readonly profiles: ProfileCache;
+  private readonly rejections: ChildRejections;
   private gcs: Storage | undefined;
 
   constructor(private readonly deps: ScoringJobDeps) {
     this.gcs = deps.gcs;
+    this.rejections = new ChildRejections(CONTROLLER, deps.metrics);
     const store = (uri: string) => (uri.startsWith('gs://') ? { gcs: this.storage() } : {});
     this.summaries = new ShardSummaryCache((uri) => readArtifact(uri, 'summary.json', store(uri)));
     this.profiles = new ProfileCache((uri) => readArtifact(uri, 'reference-profile.json', store(uri)));
@@ -103,6 +108,7 @@ export class ScoringJobReconciler {
     // Gone or going: owner references let the garbage collector remove the Jobs and their Pods.
     if (!raw || raw.metadata.deletionTimestamp) {
       this.summaries.forget(key);
+      this.rejections.forget(key);
       return;
     }
     const previous = raw.status as ScoringJobStatus | undefined;
@@ -128,7 +134,7 @@ export class ScoringJobReconciler {
     const sj: ScoringJobObject = { ...raw, spec: parsed.data };
     const model = models.get(sj.spec.modelRef.name, namespace) as ModelWithStatus | undefined;
     const run = cron ? await this.reconcileSchedule(sj, previous, cron, model, now) : await this.reconcileOnce(sj, previous, model);
-    const { job, unresolved, schedule } = run;
+    const { job, unresolved, rejected, schedule } = run;
     let requeueAfterMs = run.requeueAfterMs;
     const read = await this.readSummaries(key, job, now);
     if (read.retryAfterMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, read.retryAfterMs);
@@ -141,6 +147,7 @@ export class ScoringJobReconciler {
       ...base,
       modelName: sj.spec.modelRef.name,
       ...(unresolved ? { unresolved } : {}),
+      ...(rejected ? { rejected } : {}),
       ...(job ? { job } : {}),
       pods: jobPods,
       summaries,
@@ -166,7 +173,8 @@ export class ScoringJobReconciler {
     if (previous?.jobName === jobName && previous.completionTime !== undefined) return {};
     const resolution = resolveModelVersion(sj.spec, model);
     if ('unresolved' in resolution) return { unresolved: resolution.unresolved };
-    return { job: await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved }, this.deps.defaults)) };
+    const outcome = await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved }, this.deps.defaults));
+    return 'rejected' in outcome ? { rejected: outcome.rejected } : { job: outcome.done };
   }
 
   /** A scheduled ScoringJob: a Job per schedule time, each resolving the version afresh. */
@@ -196,9 +204,13 @@ export class ScoringJobReconciler {
       if ('unresolved' in resolution) state.unresolved = resolution.unresolved;
       else {
         for (const active of plan.replace) await this.deleteJob(sj, active, 'replaced by the next scheduled run (concurrencyPolicy Replace)');
-        const created = await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved, scheduledTime: plan.start }, this.deps.defaults));
-        if (created) state.job = created;
-        schedule.lastScheduleTime = plan.start;
+        const outcome = await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved, scheduledTime: plan.start }, this.deps.defaults));
+        // A refused run stays due: the same Job is not sent again, and the next schedule time brings a new one.
+        if ('rejected' in outcome) state.rejected = outcome.rejected;
+        else {
+          if (outcome.done) state.job = outcome.done;
+          schedule.lastScheduleTime = plan.start;
+        }
       }
     }
     for (const old of plan.prune) await this.deleteJob(sj, old);
@@ -218,7 +230,13 @@ export class ScoringJobReconciler {
     return this.gcs;
   }
 
-  private async createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<any> {
+  /** Creates the run's Job, unless the API server refused this very Job before (then says what it said). */
+  private createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<{ done: any } | { rejected: ChildRejection }> {
+    const { namespace, name } = sj.metadata;
+    return this.rejections.attempt(`${namespace}/${name}`, 'Job', `Job ${namespace}/${job.metadata.name}`, job, () => this.postJob(sj, job));
+  }
+
+  private async postJob(sj: ScoringJobObject, job: Record<string, any>): Promise<any> {
     const { namespace } = sj.metadata;
     try {
       const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });

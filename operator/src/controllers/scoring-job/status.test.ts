@@ -118,6 +118,15 @@ const cases: [string, Partial<Observed>, { reason: string; status: string; messa
     'scheduled: the next run cannot resolve its model',
     { job: job(complete), summaries: allFour, unresolved: { reason: 'NoChampion', message: 'RegisteredModel "salaries" has no champion yet' } },
     { reason: 'NoChampion', status: 'Unknown', message: /^the next run cannot start: RegisteredModel "salaries" has no champion yet$/, fields: { jobName: 's1-score', rowsScored: 399 } },
+  ],  [
+    'Job rejected by an admission policy',
+    { rejected: { child: 'Job ns/s1-score', message: 'jobs.batch "s1-score" is forbidden: ValidatingAdmissionPolicy \'cpu-cap\' with binding \'cpu-cap\' denied request: at most 2 CPUs' } },
+    { reason: 'ChildRejected', status: 'False', message: /^the API server rejected Job ns\/s1-score: .*at most 2 CPUs; fix the spec/ },
+  ],
+  [
+    'the next scheduled run\'s Job rejected, the last run kept',
+    { job: job(complete), summaries: allFour, schedule: { next: new Date('2026-11-24T03:00:00Z') }, rejected: { child: 'Job ns/s1-29412345', message: 'Job.batch "s1-29412345" is invalid' } },
+    { reason: 'ChildRejected', status: 'False', message: /rejected Job ns\/s1-29412345/, fields: { jobName: 's1-score', rowsScored: 399 } },
   ],
 ];
 
@@ -161,6 +170,12 @@ describe('computeScoringJobStatus', () => {
     const done = computeScoringJobStatus({ ...base, job: job(complete), summaries: allFour });
     const after = computeScoringJobStatus({ ...base, previous: done, now: later });
     expect(after).toEqual(done);
+  });
+
+  it('is Stalled (kstatus) while the API server refuses the Job, and no longer once a Job runs', () => {
+    const rejected = computeScoringJobStatus({ ...base, ...cases.find((c) => c[0] === 'Job rejected by an admission policy')![1] });
+    expect(rejected.conditions!.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'ChildRejected', observedGeneration: 2 });
+    expect(computeScoringJobStatus({ ...base, previous: rejected, job: job(), now: later }).conditions!.map((c) => c.type)).toEqual(['Succeeded']);
   });
 
   it('moves lastTransitionTime only when the condition status changes', () => {

@@ -4,7 +4,8 @@ import type { Condition } from '../../api/v1alpha1/common.js';
 import type { ScoringJobStatus } from '../../api/v1alpha1/scoring-job.js';
 import type { TaskType } from '../../api/v1alpha1/training-run.js';
 import { mergeStats, metricsFromStats, type MetricStats } from '../../batch/metrics.js';
-import { rfc3339, setCondition } from '../../runtime/conditions.js';
+import { rfc3339, setCondition, setStalledCondition } from '../../runtime/conditions.js';
+import type { ChildRejection } from '../../runtime/rejections.js';
 import { metricTable } from '../training-run/status.js';
 import { ANNOTATIONS, COMPLETION_INDEX, CONTAINER, LABELS } from './desired.js';
 import type { Unresolved } from './resolve.js';
@@ -19,6 +20,8 @@ export const Reason = {
   NoChallenger: 'NoChallenger',
   Scheduled: 'Scheduled',
   Pending: 'Pending',
+  /** The API server refuses the run's Job (invalid, or denied by an admission policy). */
+  ChildRejected: 'ChildRejected',
   Unschedulable: 'Unschedulable',
   Running: 'Running',
   Succeeded: 'Succeeded',
@@ -43,6 +46,8 @@ export interface Observed {
   modelName: string;
   /** Why the run due now cannot start (model, version or alias missing). */
   unresolved?: Unresolved;
+  /** The API server refused the Job of the run due now, for good. */
+  rejected?: ChildRejection;
   /** The Job of the current or latest run. */
   job?: any;
   /** That Job's Pods. */
@@ -94,6 +99,11 @@ function runMetrics(task: TaskType | undefined, reports: ShardReport[]): Record<
   return Object.keys(metrics).length ? metricTable(metrics) : undefined;
 }
 
+/** What the API server said, and what to do: the same Job is not sent again. */
+function rejectionMessage(r: ChildRejection): string {
+  return `the API server rejected ${r.child}: ${r.message}; fix the spec (the Job is not sent again until the spec or its inputs change)`;
+}
+
 export function computeScoringJobStatus(o: Observed): ScoringJobStatus {
   const prev = o.previous ?? {};
   const status: ScoringJobStatus = { observedGeneration: o.generation };
@@ -104,9 +114,12 @@ export function computeScoringJobStatus(o: Observed): ScoringJobStatus {
   };
   const lastScheduleTime = o.schedule?.lastScheduleTime ? rfc3339(o.schedule.lastScheduleTime) : prev.lastScheduleTime;
   const finish = (): ScoringJobStatus => {
-    const conditions: Condition[] = condition
+    const stalled = o.rejected ? { reason: Reason.ChildRejected, message: rejectionMessage(o.rejected) } : undefined;
+    if (stalled) condition = { status: 'False', ...stalled };
+    let conditions: Condition[] = condition
       ? setCondition(prev.conditions, { type: 'Succeeded', ...condition, observedGeneration: o.generation }, o.now)
       : (prev.conditions ?? []);
+    conditions = setStalledCondition(conditions, stalled, o.generation, o.now);
     return { ...status, ...(lastScheduleTime ? { lastScheduleTime } : {}), conditions };
   };
 

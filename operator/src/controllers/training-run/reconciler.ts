@@ -6,6 +6,7 @@ import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
 import { isAlreadyExists } from '../../runtime/errors.js';
+import { ChildRejections, type ChildRejection } from '../../runtime/rejections.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Result } from '../../runtime/controller.js';
@@ -33,14 +34,21 @@ export interface TrainingRunDeps {
 }
 
 export class TrainingRunReconciler {
-  constructor(private readonly deps: TrainingRunDeps) {}
+  private readonly rejections: ChildRejections;
+
+  constructor(private readonly deps: TrainingRunDeps) {
+    this.rejections = new ChildRejections(CONTROLLER, deps.metrics);
+  }
 
   async reconcile(key: string): Promise<Result | void> {
     const [namespace, name] = key.split('/') as [string, string];
     const { runs, models, jobs, pods, now } = this.deps;
     const raw = runs.get(name, namespace);
     // Gone or going: owner references let the garbage collector remove the Job and its Pods.
-    if (!raw || raw.metadata.deletionTimestamp) return;
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.rejections.forget(key);
+      return;
+    }
     const previous = raw.status as TrainingRunStatus | undefined;
     const generation = raw.metadata.generation ?? 0;
 
@@ -63,8 +71,11 @@ export class TrainingRunReconciler {
     // controller removes them Pods first), and the run is never trained again.
     if (isFinished(previous)) return;
     // Training starts once the model exists: a typo in modelRef should not cost a training run.
+    let rejected: ChildRejection | undefined;
     if (!job && model) {
-      job = await this.createJob(run, championOf(model));
+      const outcome = await this.createJob(key, run, championOf(model));
+      if ('rejected' in outcome) rejected = outcome.rejected;
+      else job = outcome.done;
     }
 
     const runPods = job ? pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
@@ -80,6 +91,7 @@ export class TrainingRunReconciler {
       modelName,
       modelExists: model !== undefined,
       job,
+      ...(rejected ? { rejected } : {}),
       pods: runPods,
       ...(registeredVersion !== undefined ? { registeredVersion } : {}),
       primaryMetric: run.spec.evaluation.primaryMetric ?? DEFAULT_PRIMARY_METRIC[run.spec.task],
@@ -89,18 +101,22 @@ export class TrainingRunReconciler {
     await this.recordTransition(raw, previous, status);
   }
 
-  private async createJob(run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<any> {
+  /** Creates the Job, unless the API server refused this very Job before (then says what it said). */
+  private async createJob(key: string, run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<{ done: any } | { rejected: ChildRejection }> {
     const job = buildTrainingJob(run, this.deps.defaults, champion);
-    try {
-      const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${run.metadata.namespace}/jobs`, { body: job });
-      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
-      await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
-      return created;
-    } catch (err) {
-      // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
-      if (isAlreadyExists(err)) return undefined;
-      throw err;
-    }
+    const { namespace } = run.metadata;
+    return this.rejections.attempt(key, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
+      try {
+        const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+        this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
+        await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
+        return created;
+      } catch (err) {
+        // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
+        if (isAlreadyExists(err)) return undefined;
+        throw err;
+      }
+    });
   }
 
   /** Appends the version to the model's status with optimistic concurrency; a 409 re-runs the pass. */

@@ -64,6 +64,11 @@ const cases: [string, Partial<Observed>, { reason: string; status: string; step?
     },
     { reason: 'Registering', status: 'Unknown', step: 'Publish' },
   ],
+  [
+    'Job rejected by the API server',
+    { rejected: { child: 'Job ns/r1-train', message: 'Job.batch "r1-train" is invalid: spec.template.spec.tolerations[0].key: Invalid value: "a b"' } },
+    { reason: 'ChildRejected', status: 'False', message: /^the API server rejected Job ns\/r1-train: Job\.batch "r1-train" is invalid: spec\.template\.spec\.tolerations\[0\]\.key.*fix the spec/ },
+  ],
 ];
 
 describe('computeTrainingRunStatus', () => {
@@ -97,6 +102,13 @@ describe('computeTrainingRunStatus', () => {
     expect(training.step).toBe('Train');
     const between = computeTrainingRunStatus({ ...base, ...cases[6]![1], pods: [], previous: training, now: later });
     expect(between).toEqual(training);
+  });
+
+  it('is Stalled (kstatus) while the API server refuses the Job, and no longer once the Job exists', () => {
+    const rejected = computeTrainingRunStatus({ ...base, ...cases.find((c) => c[0] === 'Job rejected by the API server')![1] });
+    const stalled = rejected.conditions!.find((c) => c.type === 'Stalled');
+    expect(stalled).toMatchObject({ status: 'True', reason: 'ChildRejected', observedGeneration: 1, message: expect.stringContaining('tolerations[0].key') });
+    expect(computeTrainingRunStatus({ ...base, generation: 2, previous: rejected, job: job(), now: later }).conditions!.map((c) => c.type)).toEqual(['Succeeded']);
   });
 
   it('moves lastTransitionTime only when the condition status changes', () => {

@@ -1,7 +1,8 @@
 // Pure: what a TrainingRun's status is, from what the pass observed (Job, Pods, model, registration).
 import type { Condition } from '../../api/v1alpha1/common.js';
 import type { TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
-import { setCondition } from '../../runtime/conditions.js';
+import { setCondition, setStalledCondition } from '../../runtime/conditions.js';
+import type { ChildRejection } from '../../runtime/rejections.js';
 import type { RunSummary } from '../../training/publish.js';
 import { STEP_CONTAINERS } from './desired.js';
 
@@ -9,6 +10,8 @@ import { STEP_CONTAINERS } from './desired.js';
 export const Reason = {
   InvalidSpec: 'InvalidSpec',
   ModelNotFound: 'ModelNotFound',
+  /** The API server refuses the training Job (invalid, or denied by an admission policy). */
+  ChildRejected: 'ChildRejected',
   Pending: 'Pending',
   Unschedulable: 'Unschedulable',
   Preparing: 'Preparing',
@@ -36,6 +39,8 @@ export interface Observed {
   modelName: string;
   modelExists: boolean;
   job?: any;
+  /** The API server refused to create the Job, for good. */
+  rejected?: ChildRejection;
   pods: any[];
   /** The version registered for this run, once it exists on the model. */
   registeredVersion?: number;
@@ -97,6 +102,11 @@ export function metricTable(metrics: Record<string, number>): Record<string, str
   return Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, decimal(v)]));
 }
 
+/** What the API server said, and what to do: it is not sent again until the spec changes. */
+export function rejectionMessage(r: ChildRejection): string {
+  return `the API server rejected ${r.child}: ${r.message}; fix the spec (the Job is not sent again until the spec or its inputs change)`;
+}
+
 export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   const prev = o.previous ?? {};
   const status: TrainingRunStatus = { observedGeneration: o.generation };
@@ -117,6 +127,12 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   // FailureTarget comes first: the Job controller sets it, then removes the Pods, then sets Failed.
   const failed = jobCondition(job, 'Failed') ?? jobCondition(job, 'FailureTarget');
 
+  if (!job && o.rejected) {
+    succeeded('False', Reason.ChildRejected, rejectionMessage(o.rejected));
+    conditions = setStalledCondition(conditions, { reason: Reason.ChildRejected, message: rejectionMessage(o.rejected) }, o.generation, o.now);
+    return { ...status, conditions: conditions! };
+  }
+  conditions = setStalledCondition(conditions, undefined, o.generation, o.now);
   if (!job) {
     if (!o.modelExists) succeeded('Unknown', Reason.ModelNotFound, `RegisteredModel "${o.modelName}" does not exist in this namespace: create it (or fix spec.modelRef); training starts once it exists`);
     else succeeded('Unknown', Reason.Pending, 'creating the training Job');
