@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from './kubeconfig.js';
-import { makeInformer, type Informer } from './informer.js';
+import { makeInformer, watchRetryMs, type Informer } from './informer.js';
 
 type Obj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace: string; resourceVersion: string; managedFields?: unknown }; data?: Record<string, string> };
 type WatchScript = (res: ServerResponse, url: URL) => void;
@@ -238,7 +238,10 @@ describe('informer against the watch protocol', () => {
     api.nextWatches.push(reset, closeAtOnce);
     await informer.start();
     await until('two failures', () => retries.length === 2);
-    expect(retries).toEqual([500, 1000]);
+    expect(retries[0]).toBeGreaterThanOrEqual(400);
+    expect(retries[0]).toBeLessThanOrEqual(500);
+    expect(retries[1]).toBeGreaterThanOrEqual(800);
+    expect(retries[1]).toBeLessThanOrEqual(1000);
     await until('the watch', () => api.watching() === 1, 3000);
     api.put('a', { v: '1' });
     await until('the add', () => events.length === 1);
@@ -247,13 +250,20 @@ describe('informer against the watch protocol', () => {
     // last event seen.
     (api as unknown as { watchers: Set<ServerResponse> }).watchers.forEach((w) => w.socket!.destroy());
     await until('the third failure', () => retries.length === 3);
-    expect(retries[2]).toBe(500);
+    expect(retries[2]).toBeLessThanOrEqual(500);
     await until('the watch', () => api.watching() === 1, 3000);
     expect(watchRequests(api).at(-1)!.searchParams.get('resourceVersion')).toBe(lastSeen);
     api.put('a', { v: '2' });
     await until('the update', () => events.length === 2);
     expect(events).toEqual(['add a', 'update a 1→2']);
     expect(listRequests(api)).toHaveLength(1);
+  });
+
+  it('backs off from 0.5 s to at most 5 s, so a watch is back within 5 s of the API server', () => {
+    expect([0, 1, 2, 3, 4, 10, 50].map((n) => watchRetryMs(n, 0))).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
+    // Jitter only shortens the wait, by up to a fifth.
+    expect(watchRetryMs(10, 1)).toBe(4000);
+    expect(watchRetryMs(0, 1)).toBe(400);
   });
 
   it('a watch the server ends after its timeout reconnects at once, without an error', async () => {
