@@ -129,7 +129,7 @@ describe('the scoring server', () => {
       expect([a.status, a.json.error]).toEqual([400, expect.stringMatching(message)]);
     }
     const big = await http(`${url}/v1/models/m:predict`, 'POST', JSON.stringify({ instances: Array.from({ length: 900 }, () => ({ ...good, job_title: 'x'.repeat(2000) })) }));
-    expect([big.status, big.json.error]).toEqual([400, 'request body: over the limit of 1048576 bytes: send fewer rows per request']);
+    expect([big.status, big.json.error]).toEqual([413, 'request body: over the limit of 1048576 bytes: send fewer rows per request']);
   });
 
   it('coalesces concurrent requests into micro-batches, and health answers under load', async () => {

@@ -2,7 +2,8 @@
 // and a plain JSON route for raw records, which go through the shared feature spec. Every request
 // is validated before the model sees it; any problem is a 4xx JSON error naming the field.
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { driftPrediction } from '../drift/counts.js';
 import type { ModelOutputs } from '../export/onnx-runner.js';
 import type { EncodedRow } from '../features/transform.js';
@@ -23,6 +24,11 @@ export interface ScoringAppOptions {
   metrics: ScoringMetrics;
   maxBatchRows: number;
   maxBodyBytes: number;
+  /**
+   * Body bytes all requests together may hold at once. A body costs up to ~6 times its size while
+   * it is read, decoded and parsed (see docs/serving-limits.md); past the budget a request gets 503.
+   */
+  bodyBudgetBytes: number;
   drift?: DriftSender;
   /** Picks the challenger for a request: random below percent unless a test fixes it. */
   random?: () => number;
@@ -32,36 +38,114 @@ export interface ScoringAppOptions {
 
 export const VERSION_HEADER = 'orchard-model-version';
 
+/** Status for a client that closed its connection before the answer, as nginx counts it: not a server error. */
+export const CLIENT_CLOSED = 499;
+
+/** Body bytes held by requests in flight, against one budget for the whole scorer. */
+class BodyBudget {
+  private held = 0;
+  constructor(readonly limit: number) {}
+
+  /** Takes n bytes if they fit; the caller gives them back once the body is no longer held. */
+  take(n: number): boolean {
+    if (this.held + n > this.limit) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.held -= n;
+  }
+}
+
+/** A request whose body is being read: the clientError handler fails it when its socket times out. */
+interface BodyRead {
+  fail(err: RequestError): void;
+}
+
+const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json$/;
+
+/** Only JSON is scored: a text/plain or form POST (what a cross-origin page may send unasked) gets 415. */
+function checkContentType(header: string | undefined): void {
+  const fix = 'send the body as JSON with content-type: application/json';
+  if (header === undefined || header.trim() === '') throw new RequestError(415, `content-type: missing: ${fix}`);
+  const [type, ...params] = header.split(';').map((p) => p.trim().toLowerCase());
+  if (!JSON_TYPE.test(type!)) throw new RequestError(415, `content-type: "${header.slice(0, 60)}" is not JSON: ${fix}`);
+  for (const param of params) {
+    const [name, value] = param.split('=').map((p) => p.trim().replace(/^"(.*)"$/, '$1'));
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') throw new RequestError(415, `content-type: charset "${value}" is not UTF-8: send the body as UTF-8 JSON`);
+  }
+}
+
 /**
- * Reads a JSON body up to `limit` bytes. Leaner than body-parser on the scoring routes, where its
- * content-type negotiation and decoding layers show in profiles; the checks that matter stay.
+ * Reads a JSON body up to `limit` bytes, holding its bytes against the budget until `lease.release`.
+ * Leaner than body-parser on the scoring routes, where its content-type negotiation and decoding
+ * layers show in profiles; the checks that matter stay. Refused bodies are drained unread, so the
+ * connection stays usable and the client reads its answer instead of a reset.
  */
-function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const tooLarge = `request body: over the limit of ${limit} bytes: send fewer rows per request`;
+function readJson(req: IncomingMessage, limit: number, budget: BodyBudget, lease: { held: number }, reads: WeakMap<object, BodyRead>): Promise<unknown> {
+  const tooLarge = new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
+  const busy = new RequestError(503, 'request body: the scorer holds as many request bodies as its memory allows: retry shortly, or send fewer rows per request');
   return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > limit) {
-      req.resume(); // drained, so the connection stays usable for the next request
-      return reject(new RequestError(400, tooLarge));
+    const header = req.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > limit) {
+      req.resume();
+      return reject(tooLarge);
     }
-    const chunks: Buffer[] = [];
+    // A declared length is held whole at once, so one buffer takes the body (no copies while
+    // concatenating); a chunked body is held chunk by chunk as it arrives.
+    if (declared !== undefined && !budget.take(declared)) {
+      req.resume();
+      return reject(busy);
+    }
+    if (declared !== undefined) lease.held = declared;
+    let whole = declared ? Buffer.allocUnsafe(declared) : undefined;
+    let chunks: Buffer[] = [];
     let size = 0;
-    let ended = false;
+    let settled = false;
+    const settle = (err: RequestError | undefined, value?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (reads.get(req.socket) === read) reads.delete(req.socket);
+      if (!err) return resolve(value);
+      // The bytes are dropped now; what else arrives is discarded unread.
+      whole = undefined;
+      chunks = [];
+      budget.give(lease.held);
+      lease.held = 0;
+      reject(err);
+    };
+    const read: BodyRead = { fail: (err) => settle(err) };
+    reads.set(req.socket, read);
     req.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
+      if (size > limit) return settle(tooLarge);
+      if (whole) return void chunk.copy(whole, size - chunk.length);
+      if (!budget.take(chunk.length)) return settle(busy);
+      lease.held += chunk.length;
+      chunks.push(chunk);
     });
-    req.on('error', reject);
-    req.on('close', () => ended || reject(new RequestError(400, 'request body: the connection closed before the body was complete')));
+    req.on('error', () => settle(new RequestError(CLIENT_CLOSED, 'request body: the client closed the connection before the body was complete')));
+    req.on('close', () => settle(new RequestError(CLIENT_CLOSED, 'request body: the client closed the connection before the body was complete')));
     req.on('end', () => {
-      ended = true;
-      if (size > limit) return reject(new RequestError(400, tooLarge));
-      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
-      if (!text.trim()) return reject(new RequestError(400, 'request body: empty: send a JSON object'));
+      if (settled) return;
+      let bytes = whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      whole = undefined;
+      chunks = [];
+      let text = bytes.toString('utf8');
+      bytes = Buffer.alloc(0); // the bytes are garbage once decoded: only the text is parsed
+      // A byte order mark is legal at the start of UTF-8 JSON; JSON.parse would refuse it.
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (!text.trim()) return settle(new RequestError(400, 'request body: empty: send a JSON object'));
+      let body: unknown;
       try {
-        resolve(JSON.parse(text));
+        body = JSON.parse(text);
       } catch (err) {
-        reject(new RequestError(400, `request body: malformed JSON: ${(err as Error).message}`));
+        return settle(new RequestError(400, `request body: malformed JSON: ${(err as Error).message.slice(0, 200)}`));
       }
+      settle(undefined, body);
     });
   });
 }
@@ -100,7 +184,10 @@ function metadata(model: ServedModel, versions: number[]) {
 }
 
 /** The scorer's request listener: scoring routes on a direct path, everything else through express. */
-export type ScoringHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type ScoringHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  /** The server's clientError listener: timeouts and unparsable requests get a JSON 4xx and are counted. */
+  clientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
+};
 
 interface ScoringRoute {
   pattern: RegExp;
@@ -111,10 +198,13 @@ interface ScoringRoute {
 export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   const { state, metrics } = options;
   const random = options.random ?? Math.random;
+  const budget = new BodyBudget(Math.max(options.bodyBudgetBytes, options.maxBodyBytes));
+  const reads = new WeakMap<object, BodyRead>();
   /** A failure's status and message; server-side failures are logged with their stack, not shown. */
   const failure = (err: unknown, where: Record<string, unknown>) => {
     const status = statusOf(err);
-    if (status >= 500) options.log('request failed', { ...where, error: (err as Error)?.stack ?? String(err) });
+    if (status === CLIENT_CLOSED) options.log('client closed the connection before the answer', { ...where, status });
+    else if (status >= 500 && status !== 503) options.log('request failed', { ...where, error: (err as Error)?.stack ?? String(err) });
     return { status, message: messageOf(err) };
   };
   const app = express();
@@ -195,8 +285,10 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     let status = 200;
     let text: string;
     let version: number | undefined;
+    const lease = { held: 0 };
     try {
-      const body = await readJson(req, options.maxBodyBytes);
+      checkContentType(req.headers['content-type']);
+      const body = await readJson(req, options.maxBodyBytes, budget, lease, reads);
       const model = resolve(decodeSegment(match[1]!, 'model name'), match[2] === undefined ? undefined : decodeSegment(match[2], 'model version'));
       text = JSON.stringify(await route.answer(model, body));
       version = model.version;
@@ -204,11 +296,18 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       const failed = failure(err, { route: route.route });
       status = failed.status;
       text = JSON.stringify({ error: failed.message });
+    } finally {
+      budget.give(lease.held);
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
     if (version !== undefined) headers[VERSION_HEADER] = String(version);
-    if (state.draining) headers.connection = 'close';
-    if (!res.destroyed) {
+    if (status === 503) headers['retry-after'] = '1';
+    // A body the server stopped reading (timed out) leaves the connection mid-request: close it.
+    if (state.draining || status === 408) headers.connection = 'close';
+    if (res.destroyed) {
+      // The client left while its request was scored: the answer has no one to go to.
+      if (status !== CLIENT_CLOSED) status = failure(new RequestError(CLIENT_CLOSED, 'client closed the connection before the answer'), { route: route.route }).status;
+    } else {
       res.writeHead(status, headers);
       res.end(text);
     }
@@ -266,7 +365,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     return out;
   }
 
-  return (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST' && req.url) {
       const q = req.url.indexOf('?');
       const path = q < 0 ? req.url : req.url.slice(0, q);
@@ -277,6 +376,33 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     }
     app(req, res);
   };
+
+  // Node's own answer to these is a bare status line with no body and no count in the metrics.
+  const clientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    // The connection ended mid-request (mid-body too): the client is gone, there is no one to answer.
+    const gone = !socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_EOF_STATE';
+    const read = reads.get(socket);
+    if (read) {
+      // The scoring route answers (and counts) its own request; it closes the connection after.
+      if (timedOut) return read.fail(new RequestError(408, 'request body: not complete within the server\'s request timeout: send the body faster, or fewer rows per request'));
+      if (gone) return void socket.destroy();
+    }
+    if (gone) {
+      if (err.code === 'HPE_INVALID_EOF_STATE') metrics.observeRequest('other', CLIENT_CLOSED, 0);
+      return void socket.destroy();
+    }
+    const status = timedOut ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const message = timedOut
+      ? 'request: headers not complete within the server\'s headers timeout: send the whole request head at once'
+      : status === 431
+        ? 'request: headers too large: send fewer or shorter headers'
+        : `request: not valid HTTP/1.1 (${err.code ?? 'parse error'}): send a well-formed request`;
+    const text = JSON.stringify({ error: message });
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    metrics.observeRequest('other', status, 0);
+  };
+  return Object.assign(handler, { clientError });
 }
 
 function routeOf(path: string, method: string): Route {
@@ -290,6 +416,8 @@ function routeOf(path: string, method: string): Route {
 
 function statusOf(err: unknown): number {
   if (err instanceof RequestError) return err.status;
+  // express's body of a request whose client is gone: the client's doing, not the server's.
+  if ((err as { code?: unknown })?.code === 'ECONNRESET') return CLIENT_CLOSED;
   const status = (err as { status?: unknown })?.status;
   // express's own client errors (a path that does not decode) are the client's.
   if (typeof status === 'number' && status >= 400 && status < 500) return 400;

@@ -5,7 +5,17 @@ export type Route = 'v2_infer' | 'v1_predict' | 'v2_metadata' | 'health' | 'metr
 
 export class ScoringMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'orchard_scoring_requests_total', help: 'Requests by route and HTTP status code.', labelNames: ['route', 'code'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'orchard_scoring_requests_total',
+    help: 'Requests by route and HTTP status code; 499: the client closed the connection before the answer.',
+    labelNames: ['route', 'code'],
+    registers: [this.registry],
+  });
+  readonly connectionsDropped = new Counter({
+    name: 'orchard_scoring_connections_dropped_total',
+    help: 'Connections closed on arrival because the scorer already held its maximum of open connections.',
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: 'orchard_scoring_request_duration_seconds',
     help: 'Time from request to response, by route and status code.',

@@ -1,7 +1,7 @@
 // `orchard serve` and `orchard drift`: the two containers of a scoring Pod. The scorer loads its
 // model versions, warms them up, then reports ready; on SIGTERM it reports not ready, keeps serving
 // while the endpoint is withdrawn, then stops accepting and finishes the requests in flight.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { makeStorage } from '../artifacts/gcs.js';
 import { readArtifact } from '../artifacts/store.js';
 import { parseReferenceProfile } from '../features/profile.js';
@@ -21,11 +21,26 @@ export interface RunningScorer {
   shutdown(drainDelayMs?: number): Promise<void>;
 }
 
+/** What one client, or all of them together, may hold of the scorer; docs/serving-limits.md sizes each. */
+export interface ScorerLimits {
+  /** From a request's first byte to the end of its headers: a slow-headers client is cut off here. */
+  headersTimeoutMs: number;
+  /** From a request's first byte to the end of its body: a slow body is answered 408 here. */
+  requestTimeoutMs: number;
+  /** Open connections at most; more are closed on arrival and counted as dropped. */
+  maxConnections: number;
+  /** Request body bytes held at once by all requests together; past it a request gets 503. */
+  bodyBudgetBytes: number;
+}
+
+export const DEFAULT_SCORER_LIMITS: ScorerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024, bodyBudgetBytes: 64 << 20 };
+
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 const jsonLog: Log = (msg, fields = {}) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
 
-export async function startScorer(spec: ScorerSpec, options: { host?: string; log?: Log; threads?: number } = {}): Promise<RunningScorer> {
+export async function startScorer(spec: ScorerSpec, options: { host?: string; log?: Log; threads?: number; limits?: Partial<ScorerLimits> } = {}): Promise<RunningScorer> {
   const log = options.log ?? jsonLog;
+  const limits = { ...DEFAULT_SCORER_LIMITS, ...options.limits };
   const gcs = [spec.modelUri, spec.challenger?.modelUri].some((u) => u?.startsWith('gs://')) ? makeStorage() : undefined;
   const load = { maxBatchRows: Math.max(spec.maxBatchRows, 1024), ...(gcs ? { gcs } : {}), ...(options.threads ? { threads: options.threads } : {}) };
   const champion = await loadServedModel(spec.model, spec.version, spec.modelUri, load);
@@ -43,11 +58,29 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
       : undefined;
   if (spec.driftUrl && !champion.profile) log('no reference-profile.json with the model: drift is not monitored', { model: spec.model, version: spec.version });
   const state: ScoringState = { champion, ...(challenger ? { challenger: { model: challenger, percent: spec.challenger!.percent } } : {}), ready: true, draining: false };
-  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, log, ...(drift ? { drift } : {}) });
-  const server = await listen(app, spec.port, options.host);
+  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, bodyBudgetBytes: limits.bodyBudgetBytes, log, ...(drift ? { drift } : {}) });
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Node checks the two timeouts every 30 s by default: a 10 s limit would hold for up to 40.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersTimeoutMs / 10)),
+    },
+    app,
+  );
   // Keep-alive sockets outlive a proxy's idle timeout: the proxy closes first, never mid-request.
+  // (Node times headers from a request's first byte, so an idle keep-alive socket is not cut by them.)
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.maxConnections = limits.maxConnections;
+  server.on('clientError', app.clientError);
+  server.on('drop', () => metrics.connectionsDropped.inc());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(spec.port, options.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   log('scorer ready', { model: spec.model, version: spec.version, challenger: spec.challenger?.version, port: (server.address() as { port: number }).port });
 
   let stopping: Promise<void> | undefined;
@@ -126,9 +159,31 @@ function listenAddress(): string | undefined {
   return process.env.ORCHARD_LISTEN_ADDRESS || undefined;
 }
 
+/** ORCHARD_SCORER_<LIMIT> overrides, e.g. ORCHARD_SCORER_REQUEST_TIMEOUT_MS=5000; unset: the default. */
+export function scorerLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<ScorerLimits> {
+  const names: Record<keyof ScorerLimits, string> = {
+    headersTimeoutMs: 'ORCHARD_SCORER_HEADERS_TIMEOUT_MS',
+    requestTimeoutMs: 'ORCHARD_SCORER_REQUEST_TIMEOUT_MS',
+    maxConnections: 'ORCHARD_SCORER_MAX_CONNECTIONS',
+    bodyBudgetBytes: 'ORCHARD_SCORER_BODY_BUDGET_BYTES',
+  };
+  const limits: Partial<ScorerLimits> = {};
+  for (const [key, name] of Object.entries(names) as [keyof ScorerLimits, string][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}: "${raw.slice(0, 40)}" is not a positive integer: set it to one, or unset it for the default ${DEFAULT_SCORER_LIMITS[key]}`);
+    limits[key] = n;
+  }
+  const headers = limits.headersTimeoutMs ?? DEFAULT_SCORER_LIMITS.headersTimeoutMs;
+  const request = limits.requestTimeoutMs ?? DEFAULT_SCORER_LIMITS.requestTimeoutMs;
+  if (headers > request) throw new Error(`${names.headersTimeoutMs} (${headers}) is over ${names.requestTimeoutMs} (${request}): the body's timeout includes the headers'`);
+  return limits;
+}
+
 /** `orchard serve`: runs until SIGTERM. */
 export async function serveCommand(): Promise<number> {
-  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec), { host: listenAddress() });
+  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec), { host: listenAddress(), limits: scorerLimitsFromEnv(process.env) });
   const drainMs = Number(process.env.ORCHARD_DRAIN_DELAY_MS ?? 5000);
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await scorer.shutdown(drainMs);

@@ -1,0 +1,202 @@
+// The scorer's HTTP surface against what a hostile or broken client does: values named like
+// Object.prototype members, clients that abort, bodies that would take the scorer's memory, slow
+// headers and bodies, too many connections, non-JSON content types and OIP tensors their datatype
+// cannot hold. Each answer is a 4xx JSON error naming the input and the fix, never a 5xx. A real
+// scorer on loopback, a model trained from the shipped salaries example, raw sockets as clients.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startScorer, type RunningScorer, type ScorerLimits } from '../../operator/src/serving/server.js';
+import { trainExample, type TrainedModel } from '../support/models.js';
+import { eventually } from '../support/wait.js';
+
+let dir: string;
+let model: TrainedModel;
+const scorers: RunningScorer[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'orchard-scoring-http-'));
+  model = await trainExample('salaries.yaml', dir);
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(scorers.map((s) => s.shutdown(0)));
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Scorer {
+  port: number;
+  scorer: RunningScorer;
+  logs: { msg: string; fields: Record<string, unknown> }[];
+}
+
+async function scorer(limits: Partial<ScorerLimits> = {}, maxBodyBytes = 1 << 20): Promise<Scorer> {
+  const logs: Scorer['logs'] = [];
+  const s = await startScorer({ model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes, port: 0 }, { host: '127.0.0.1', log: (msg, fields = {}) => logs.push({ msg, fields }), limits });
+  scorers.push(s);
+  return { port: (s.server.address() as { port: number }).port, scorer: s, logs };
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  json: any;
+}
+
+function post(port: number, path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A raw connection: what it writes, when, and everything that comes back until it closes. */
+function raw(port: number): { socket: Socket; received: Promise<string> } {
+  const socket = connect(port, '127.0.0.1');
+  const received = new Promise<string>((resolve) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (text += c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(text));
+  });
+  return { socket, received };
+}
+
+const requestsTotal = async (s: RunningScorer) => (await s.metrics.requests.get()).values.map((v) => ({ code: v.labels.code, route: v.labels.route, n: v.value }));
+const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
+const V1 = '/v1/models/salaries:predict';
+const V2 = '/v2/models/salaries/infer';
+
+describe('the scorer under hostile HTTP', () => {
+  it('answers a value or field named like an Object.prototype member as data or as a 400 naming the field, never a 500', async () => {
+    const { port, scorer: s } = await scorer();
+    const good = model.records[0]!;
+    for (const name of PROTOTYPE_NAMES) {
+      const numeric = await post(port, V1, JSON.stringify({ instances: [{ ...good, remote_ratio: name }] }));
+      expect([numeric.status, numeric.json.error]).toEqual([400, `instances[0].remote_ratio: "${name}" is not a number (send a decimal number, or map the value with valueMap)`]);
+      const category = await post(port, V1, JSON.stringify({ instances: [{ ...good, job_title: name, company_size: name }] }));
+      expect([category.status, typeof category.json.predictions?.[0]]).toEqual([200, 'number']);
+      const field = await post(port, V1, `{"instances": [${JSON.stringify(good).slice(0, -1)}, ${JSON.stringify(name)}: 1}]}`);
+      expect([field.status, field.json.error]).toEqual([400, expect.stringMatching(new RegExp(`^instances\\[0\\]\\.${name}: unknown field`))]);
+    }
+    expect((await requestsTotal(s)).filter((r) => r.code.startsWith('5'))).toEqual([]);
+  });
+
+  it('counts a client that aborts as 499 and logs it without a stack, not as a 500', async () => {
+    const { port, scorer: s, logs } = await scorer();
+    for (let i = 0; i < 3; i++) {
+      const { socket, received } = raw(port);
+      socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"instances": [`);
+      await new Promise((r) => setTimeout(r, 50));
+      socket.destroy();
+      await received;
+    }
+    await eventually('the aborts to be counted', async () => (await requestsTotal(s)).some((r) => r.code === '499' && r.n === 3), 5000, 20);
+    expect(await requestsTotal(s)).toEqual([{ route: 'v1_predict', code: '499', n: 3 }]);
+    const aborts = logs.filter((l) => l.fields.status === 499);
+    expect(aborts).toHaveLength(3);
+    expect(logs.filter((l) => l.msg === 'request failed' || 'error' in l.fields)).toEqual([]);
+  });
+
+  it('holds request bodies within the budget: the one that would exceed it gets 503 with Retry-After, and a body over maxBodyBytes 413', async () => {
+    const { port, scorer: s } = await scorer({ bodyBudgetBytes: 300_000 }, 200_000);
+    const body = JSON.stringify({ instances: [model.records[0]] });
+    // Two slow bodies of 150 kB each hold the whole budget while they trickle in.
+    const slow = [raw(port), raw(port)];
+    for (const { socket } of slow) socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 150000\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await post(port, V1, body.padEnd(1000, ' '));
+    expect([refused.status, refused.headers['retry-after'], refused.json.error]).toEqual([503, '1', expect.stringMatching(/^request body: the scorer holds as many request bodies as its memory allows: retry shortly/)]);
+    // A body without a declared length is held chunk by chunk, against the same budget.
+    const chunked = raw(port);
+    chunked.socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
+    chunked.socket.end(`${(10_000).toString(16)}\r\n${' '.repeat(10_000)}\r\n0\r\n\r\n`);
+    expect(await chunked.received).toMatch(/^HTTP\/1\.1 503 [^]*retry-after: 1[^]*"error":"request body: the scorer holds/i);
+    // The budget frees as bodies finish: the same request now scores.
+    for (const { socket } of slow) socket.destroy();
+    await eventually('the budget to free', async () => (await post(port, V1, body)).status === 200, 5000, 20);
+    const tooLarge = await post(port, V1, ' '.repeat(200_001));
+    expect([tooLarge.status, tooLarge.json.error]).toEqual([413, 'request body: over the limit of 200000 bytes: send fewer rows per request']);
+    expect((await requestsTotal(s)).filter((r) => r.code.startsWith('5') && r.code !== '503')).toEqual([]);
+  });
+
+  it('cuts slow headers and slow bodies at their timeouts with a JSON 408, keeps idle keep-alive connections, and drops connections over the cap', async () => {
+    const { port, scorer: s } = await scorer({ headersTimeoutMs: 300, requestTimeoutMs: 600, maxConnections: 4 });
+    const started = performance.now();
+    const headers = raw(port);
+    headers.socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\n`);
+    const body = raw(port);
+    body.socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inst`);
+    const [h, b] = await Promise.all([headers.received, body.received]);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(h).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[^]*\r\n\r\n\{"error":"request: headers not complete within the server's headers timeout/);
+    expect(b).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[^]*connection: close[^]*\r\n\r\n\{"error":"request body: not complete within the server's request timeout: send the body faster/i);
+    expect(await requestsTotal(s)).toEqual(expect.arrayContaining([{ route: 'other', code: '408', n: 1 }, { route: 'v1_predict', code: '408', n: 1 }]));
+
+    // An idle keep-alive connection is not cut by the headers timeout: a proxy may reuse it.
+    const idle = raw(port);
+    const ask = `GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n`;
+    idle.socket.write(ask);
+    await new Promise((r) => setTimeout(r, 900));
+    idle.socket.end(ask);
+    expect((await idle.received).match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+
+    // Four connections held open; a fifth is closed on arrival and counted.
+    const held = Array.from({ length: 4 }, () => raw(port));
+    await Promise.all(held.map(({ socket }) => new Promise((r) => socket.once('connect', r))));
+    await new Promise((r) => setTimeout(r, 50));
+    const fifth = raw(port);
+    expect(await fifth.received).toBe('');
+    expect((await s.metrics.connectionsDropped.get()).values[0]?.value).toBe(1);
+    await Promise.all(held.map(({ received }) => received)); // the headers timeout closes the idle ones
+    expect((await post(port, V1, JSON.stringify({ instances: [model.records[0]] }))).status).toBe(200);
+  });
+
+  it('scores only JSON: 415 for other content types, charset and +json accepted, a byte order mark too', async () => {
+    const { port } = await scorer();
+    const body = JSON.stringify({ instances: [model.records[0]] });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp', 'json', '']) {
+      const a = await post(port, V1, body, type ? { 'content-type': type } : {});
+      expect([a.status, a.json.error]).toEqual([415, expect.stringMatching(/^content-type: .*send the body as JSON with content-type: application\/json$/)]);
+    }
+    expect((await post(port, V1, body, { 'content-type': 'application/json; charset=latin1' })).json.error).toBe('content-type: charset "latin1" is not UTF-8: send the body as UTF-8 JSON');
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/vnd.kserve+json']) {
+      expect((await post(port, V1, body, { 'content-type': type })).status).toBe(200);
+    }
+    const bom = await post(port, V1, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]));
+    expect([bom.status, typeof bom.json.predictions[0]]).toEqual([200, 'number']);
+  });
+
+  it('refuses OIP values their datatype cannot hold and data that does not match its shape', async () => {
+    const { port, scorer: s } = await scorer();
+    const good = model.records[0]!;
+    const tensors = (work_year: object) => ({
+      inputs: Object.entries(good).map(([name, v]) => ({ name, datatype: typeof v === 'number' ? 'FP64' : 'BYTES', shape: [1, 1], data: [v], ...(name === 'work_year' ? work_year : {}) })),
+    });
+    const index = Object.keys(good).indexOf('work_year');
+    const cases: [object, string][] = [
+      [{ datatype: 'INT8', data: [1e30] }, `inputs[${index}] (work_year).data[0]: 1e+30 is out of INT8's range -128..127: send a wider datatype such as FP64`],
+      [{ datatype: 'UINT8', data: [-5] }, `inputs[${index}] (work_year).data[0]: -5 is out of UINT8's range 0..255: send a wider datatype such as FP64`],
+      [{ datatype: 'INT32', data: [2022.7] }, `inputs[${index}] (work_year).data[0]: 2022.7 is not an integer: INT32 holds integers (send FP64 for fractions)`],
+      [{ datatype: 'BOOL', data: [2022] }, `inputs[${index}] (work_year).data[0]: expected true, false or null for BOOL, got 2022`],
+      [{ data: [2022, 2023] }, `inputs[${index}] (work_year).data: 2 values for shape [1,1]: send 1 values, one per row`],
+      [{ data: [[2022, 2023]] }, `inputs[${index}] (work_year).data[0]: expected [value] as shape [1,1] says, got an array of 2: the data is ragged`],
+    ];
+    for (const [tensor, message] of cases) {
+      const a = await post(port, V2, JSON.stringify(tensors(tensor)));
+      expect([a.status, a.json.error]).toEqual([400, message]);
+    }
+    expect((await post(port, V2, JSON.stringify(tensors({ datatype: 'INT16', data: [[2022]] })))).status).toBe(200);
+    expect((await requestsTotal(s)).filter((r) => r.code.startsWith('5'))).toEqual([]);
+  });
+});
