@@ -72,7 +72,7 @@ function raw(port: number): { socket: Socket; received: Promise<string> } {
   return { socket, received };
 }
 
-const requestsTotal = async (s: RunningScorer) => (await s.metrics.requests.get()).values.map((v) => ({ code: v.labels.code, route: v.labels.route, n: v.value }));
+const requestsTotal = async (s: RunningScorer) => (await s.metrics.requests.get()).values.map((v) => ({ code: String(v.labels.code), route: String(v.labels.route), n: v.value }));
 const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
 const V1 = '/v1/models/salaries:predict';
 const V2 = '/v2/models/salaries/infer';
