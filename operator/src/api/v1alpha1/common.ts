@@ -202,18 +202,24 @@ export function isQualifiedName(key: string): boolean {
 }
 export const isLabelValue = (value: string): boolean => value === '' || (value.length <= 63 && LABEL_NAME.test(value));
 
-const QUALIFIED_KEYS = 'must have keys that are Kubernetes qualified names: an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit, e.g. "cloud.google.com/gke-nodepool"';
+const QUALIFIED_KEYS =
+  'must be a Kubernetes qualified name: an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit, e.g. "cloud.google.com/gke-nodepool"';
+const LABEL_VALUES = 'must be a label value: empty, or up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit';
 
 /** Node labels to match: qualified-name keys and label values, as the API server checks on the Pod. */
 export const labelMap = withRules(z.record(z.string().max(316), z.string().max(63)).meta({ maxProperties: 64 }), [
   {
     rule: 'self.all(k, !format.qualifiedName().validate(k).hasValue())',
-    message: QUALIFIED_KEYS,
+    message: `every key ${QUALIFIED_KEYS}`,
+    messageExpression: `'key "' + self.filter(k, format.qualifiedName().validate(k).hasValue())[0] + ${celString(`" ${QUALIFIED_KEYS}`)}`,
+    messageOf: (m) => `key "${Object.keys(m).find((k) => !isQualifiedName(k))}" ${QUALIFIED_KEYS}`,
     check: (m) => Object.keys(m).every(isQualifiedName),
   },
   {
     rule: 'self.all(k, !format.labelValue().validate(self[k]).hasValue())',
-    message: 'must have label values: empty, or up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+    message: `every value ${LABEL_VALUES}`,
+    messageExpression: `'the value of "' + self.filter(k, format.labelValue().validate(self[k]).hasValue())[0] + ${celString(`" ${LABEL_VALUES}`)}`,
+    messageOf: (m) => `the value of "${Object.keys(m).find((k) => !isLabelValue(m[k]!))}" ${LABEL_VALUES}`,
     check: (m) => Object.values(m).every(isLabelValue),
   },
 ]).refine((m) => Object.keys(m).length <= 64, 'must have at most 64 entries'); // maxProperties' zod twin

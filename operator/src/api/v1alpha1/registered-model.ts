@@ -2,7 +2,9 @@
 // policy) and the online serving of its champion, with drift monitoring and optional retraining.
 import { z } from 'zod';
 import { conditions, decimalString, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
-import { celMetricFitsTask, METRICS_BY_TASK, METRICS_BY_TASK_SENTENCE, metricName, taskType, trainingRunTemplateSpec } from './training-run.js';
+import {
+  celMetricFitsTask, METRICS_BY_TASK, METRICS_BY_TASK_SENTENCE, metricName, misfitMessage, misfitMessageOf, taskType, trainingRunTemplateSpec,
+} from './training-run.js';
 
 export const promotion = withRules(
   z.object({
@@ -120,6 +122,8 @@ export const registeredModelSpec = withRules(
         '!has(self.promotion.metric) || (has(self.task) ? ' +
         `${celMetricFitsTask('self.promotion.metric', 'self.task')} : !has(self.retrain) || ${celMetricFitsTask('self.promotion.metric', 'self.retrain.template.task')})`,
       message: `promotion.metric must be a metric of the model's task: ${METRICS_BY_TASK_SENTENCE}`,
+      messageExpression: misfitMessage('promotion.metric', 'self.promotion.metric', '(has(self.task) ? self.task : self.retrain.template.task)', METRICS_BY_TASK, 'is not computed for'),
+      messageOf: (s) => misfitMessageOf('promotion.metric', s.promotion.metric!, (s.task ?? s.retrain?.template.task)!, METRICS_BY_TASK, 'is not computed for'),
       fieldPath: '.promotion.metric',
       check: (s) => {
         const task = s.task ?? s.retrain?.template.task;

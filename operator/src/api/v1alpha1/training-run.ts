@@ -29,9 +29,23 @@ export const celMetricFitsTask = (metric: string, task: string): string =>
   `${task} == 'BinaryClassification' ? ${metric} in ${celList(METRICS_BY_TASK.BinaryClassification)} : ` +
   `${metric} in ${celList(METRICS_BY_TASK.MulticlassClassification)})`;
 
+/** "a, b or c" */
+const orList = (items: readonly string[]): string => (items.length > 1 ? `${items.slice(0, -1).join(', ')} or ${items.at(-1)}` : items.join(''));
+
 export const METRICS_BY_TASK_SENTENCE = (Object.entries(METRICS_BY_TASK) as [TaskType, MetricName[]][])
-  .map(([task, metrics]) => `${metrics.slice(0, -1).join(', ')}${metrics.length > 1 ? ' or ' : ''}${metrics.at(-1)} for ${task}`)
+  .map(([task, metrics]) => `${orList(metrics)} for ${task}`)
   .join('; ');
+
+/** A CEL expression: the table's entries for the task `task` as "a, b or c". */
+const celChoicesFor = (table: Record<TaskType, readonly string[]>, task: string): string =>
+  `(${task} == 'Regression' ? ${celString(orList(table.Regression))} : ${task} == 'BinaryClassification' ? ` +
+  `${celString(orList(table.BinaryClassification))} : ${celString(orList(table.MulticlassClassification))})`;
+
+/** A rule's message naming the value, the task and what fits it, as CEL (messageExpression) and for zod. */
+export const misfitMessage = (field: string, value: string, task: string, table: Record<TaskType, readonly string[]>, verb: string) =>
+  `'${field} ' + ${value} + ' ${verb} task ' + ${task} + ': use ' + ${celChoicesFor(table, task)}`;
+export const misfitMessageOf = (field: string, value: string, task: TaskType, table: Record<TaskType, readonly string[]>, verb: string) =>
+  `${field} ${value} ${verb} task ${task}: use ${orList(table[task])}`;
 
 function celList(items: readonly string[]): string {
   return `[${items.map(celString).join(', ')}]`;
@@ -60,7 +74,7 @@ export const EXTRA_OVERRIDES: Record<string, string> = {
   max_ctr_complexity: 'catboost.maxCtrComplexity',
   border_count: 'catboost.borderCount', max_bin: 'catboost.borderCount',
   task_type: 'compute.device', devices: 'compute.gpus',
-  class_names: 'the classes the operator reads from features.target',
+  class_names: 'the class names the operator reads from features.target',
 };
 // CEL in CRDs has no let (cel.bind): "key=field" pairs keep the table in one literal.
 const celOverridePairs = `[${Object.entries(EXTRA_OVERRIDES).map(([k, v]) => celString(`${k}=${v}`)).join(', ')}]`;
@@ -77,10 +91,12 @@ export const catboostExtra = withRules(z.record(z.string().max(64), z.string().m
     message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount or compute) instead',
     messageExpression:
       `${celOverridePairs}.filter(p, p.split('=')[0] in self)` +
-      ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': set that field instead, and remove the key from extra')[0]",
+      ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': remove it from extra' + " +
+      "(p.split('=')[1].startsWith('the ') ? '' : ' and set ' + p.split('=')[1]))[0]",
     messageOf: (m) => {
       const key = Object.keys(m).find((k) => k in EXTRA_OVERRIDES)!;
-      return `catboost.extra.${key} overrides ${EXTRA_OVERRIDES[key]}: set that field instead, and remove the key from extra`;
+      const field = EXTRA_OVERRIDES[key]!;
+      return `catboost.extra.${key} overrides ${field}: remove it from extra${field.startsWith('the ') ? '' : ` and set ${field}`}`;
     },
     check: (m) => !Object.keys(m).some((k) => Object.hasOwn(EXTRA_OVERRIDES, k)),
   },
@@ -194,6 +210,8 @@ const taskRules = [
   {
     rule: `!has(self.evaluation.primaryMetric) || ${celMetricFitsTask('self.evaluation.primaryMetric', 'self.task')}`,
     message: `evaluation.primaryMetric must be a metric of the task: ${METRICS_BY_TASK_SENTENCE}`,
+    messageExpression: misfitMessage('evaluation.primaryMetric', 'self.evaluation.primaryMetric', 'self.task', METRICS_BY_TASK, 'is not computed for'),
+    messageOf: (s: TaskRuleInput) => misfitMessageOf('evaluation.primaryMetric', s.evaluation.primaryMetric!, s.task, METRICS_BY_TASK, 'is not computed for'),
     fieldPath: '.evaluation.primaryMetric',
     check: (s: TaskRuleInput) => s.evaluation.primaryMetric === undefined || METRICS_BY_TASK[s.task].includes(s.evaluation.primaryMetric),
   },
@@ -204,8 +222,10 @@ const taskRules = [
       `self.catboost.lossFunction.matches(${celString(lossPattern('BinaryClassification'))}) : ` +
       `self.catboost.lossFunction.matches(${celString(lossPattern('MulticlassClassification'))}))`,
     message: `catboost.lossFunction must be a loss of the task that the exported model reproduces: ${(Object.entries(LOSSES_BY_TASK) as [TaskType, string[]][])
-      .map(([task, losses]) => `${losses.slice(0, -1).join(', ')} or ${losses.at(-1)} for ${task}`)
+      .map(([task, losses]) => `${orList(losses)} for ${task}`)
       .join('; ')}`,
+    messageExpression: misfitMessage('catboost.lossFunction', 'self.catboost.lossFunction', 'self.task', LOSSES_BY_TASK, 'does not fit'),
+    messageOf: (s: TaskRuleInput) => misfitMessageOf('catboost.lossFunction', s.catboost.lossFunction!, s.task, LOSSES_BY_TASK, 'does not fit'),
     fieldPath: '.catboost.lossFunction',
     check: (s: TaskRuleInput) => s.catboost.lossFunction === undefined || new RegExp(lossPattern(s.task)).test(s.catboost.lossFunction),
   },
