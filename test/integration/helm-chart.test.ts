@@ -14,6 +14,7 @@ import { apiErrorMessage, applyObjects, createObject, requestJson, statusCode } 
 import { createNamespace, repoRoot, testKubeConfig } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
 import { chartDir, helm, helmLint, helmTemplate } from '../support/helm.js';
+import { eventually } from '../support/wait.js';
 
 const kc = testKubeConfig();
 /** Kinds whose CRDs (Prometheus Operator) the test API server does not have. */
@@ -39,6 +40,11 @@ const COMBINATIONS: Record<string, Record<string, string | number | boolean>> = 
     'scorer.autoscaling.minReplicas': 2,
     'scorer.autoscaling.maxReplicas': 8,
     'scorer.autoscaling.targetCPUUtilizationPercentage': 60,
+  },
+  'admission policy and source limits': {
+    'admissionPolicy.serviceAccountNames': '{team-a-trainer}',
+    'trainer.fileRoots': '{/mnt/datasets}',
+    'trainer.sourceHosts': '{data.example.com,*.storage.example.com}',
   },
 };
 const namespaces: string[] = [];
@@ -197,5 +203,70 @@ describe('what the chart renders', () => {
     const refused = await createObject(kc, plain, { dryRun: true }).then(() => undefined, (err) => err);
     expect(statusCode(refused)).toBe(403);
     expect(String(refused.message)).toMatch(/restricted/);
+  });
+});
+
+describe('what training Pods may read and run as', () => {
+  it('passes the file roots and source hosts from the values to every training Job', async () => {
+    const values = COMBINATIONS['admission policy and source limits']!;
+    const env = await operatorEnv(values);
+    expect(env).toMatchObject({ ORCHARD_TRAINER_FILE_ROOTS: '/mnt/datasets', ORCHARD_TRAINER_SOURCE_HOSTS: 'data.example.com,*.storage.example.com' });
+    const config = loadConfig([], env);
+    const run = { metadata: { name: 'r1', namespace: 'ml', uid: '00000000-0000-4000-8000-000000000001' }, spec: exampleTrainingRun('salaries.yaml') };
+    const job = buildTrainingJob(run, { image: config.image, artifactRoot: config.artifactRoot, backoffLimit: 1, fileRoots: config.trainerFileRoots, sourceHosts: config.trainerSourceHosts });
+    const jobEnv = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(JSON.parse(jobEnv.ORCHARD_FILE_ROOTS)).toEqual(['/opt/orchard/data', '/mnt/datasets']);
+    expect(JSON.parse(jobEnv.ORCHARD_SOURCE_HOSTS)).toEqual(['data.example.com', '*.storage.example.com']);
+    const none = await operatorEnv({});
+    expect(Object.keys(none).filter((k) => k === 'ORCHARD_TRAINER_FILE_ROOTS' || k === 'ORCHARD_TRAINER_SOURCE_HOSTS')).toEqual([]);
+    expect((await helmTemplate('orchard', 'orchard-system', {})).filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    await expect(helmTemplate('orchard', 'orchard-system', { 'trainer.sourceHosts': '{https://data.example.com/}' })).rejects.toThrow(/sourceHosts/);
+    await expect(helmTemplate('orchard', 'orchard-system', { 'trainer.fileRoots': '{data}' })).rejects.toThrow(/fileRoots/);
+  });
+
+  it("lets TrainingRuns, ScoringJobs and RegisteredModels name only the allowed ServiceAccounts when the chart's policy is installed", async () => {
+    const namespace = await ns('chart-accounts');
+    const objects = await helmTemplate('orchard', namespace, { 'watch.mode': 'Namespaces', 'watch.namespaces': `{${namespace}}`, 'admissionPolicy.serviceAccountNames': '{team-a-trainer}' });
+    const policy = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy' || o.kind === 'ValidatingAdmissionPolicyBinding');
+    expect(policy.map((o) => o.kind)).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    const remove = () => Promise.all(policy.map((o) => requestJson(kc, 'DELETE', `/apis/admissionregistration.k8s.io/v1/${o.kind === 'ValidatingAdmissionPolicy' ? 'validatingadmissionpolicies' : 'validatingadmissionpolicybindings'}/${o.metadata.name}`).catch(() => undefined)));
+    const spec = exampleTrainingRun('salaries.yaml');
+    const trainingRun = (name: string, serviceAccountName?: string) => ({
+      apiVersion: 'orchard.dev/v1alpha1',
+      kind: 'TrainingRun',
+      metadata: { name, namespace },
+      spec: { ...spec, ...(serviceAccountName ? { serviceAccountName } : {}) },
+    });
+    // A run from before the policy: it must stay updatable (labels, finalizers) so it can be deleted.
+    await createObject(kc, trainingRun('before', 'cluster-reader'));
+    try {
+      await applyObjects(kc, policy);
+      const refusal = (obj: any) => createObject(kc, obj, { dryRun: true }).then(() => undefined, (err) => err);
+      // The API server compiles a new policy in the background: wait until it refuses.
+      const refused = await eventually('the policy to refuse a TrainingRun', () => refusal(trainingRun('stolen', 'cluster-reader')));
+      expect(statusCode(refused)).toBe(422);
+      expect(apiErrorMessage(refused)).toMatch(
+        /spec\.serviceAccountName: cluster-reader is not a ServiceAccount Orchard Pods may run as here \(allowed: team-a-trainer, orchard-trainer, orchard-scorer\): leave it unset for the default, or ask the cluster admin to add it to the chart value admissionPolicy\.serviceAccountNames/,
+      );
+      for (const allowed of [undefined, 'team-a-trainer', 'orchard-trainer']) expect(await refusal(trainingRun(`ok-${allowed ?? 'default'}`, allowed))).toBeUndefined();
+
+      const scoringJob = { apiVersion: 'orchard.dev/v1alpha1', kind: 'ScoringJob', metadata: { name: 'nightly', namespace }, spec: { modelRef: { name: 'salaries' }, input: { sources: [{ uri: 'gs://bucket/in.csv' }] }, output: { uri: 'gs://bucket/out' }, serviceAccountName: 'default' } };
+      expect(apiErrorMessage(await refusal(scoringJob))).toMatch(/^.*spec\.serviceAccountName: default is not a ServiceAccount Orchard Pods may run as here/);
+      const model = (retrain: object) => ({ apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'salaries', namespace }, spec: { task: 'Regression', drift: { onDrift: 'Retrain' }, retrain } });
+      const { modelRef: _ref, ...template } = spec;
+      expect(apiErrorMessage(await refusal(model({ template: { ...template, serviceAccountName: 'default' } })))).toMatch(/spec\.retrain\.template\.serviceAccountName: default is not a ServiceAccount Orchard Pods may run as here/);
+      expect(await refusal(model({ template: { ...template, serviceAccountName: 'team-a-trainer' } }))).toBeUndefined();
+
+      const runPath = `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns/before`;
+      const patch = (body: object) => requestJson(kc, 'PATCH', runPath, { contentType: 'application/merge-patch+json', body }).then(() => undefined, (err) => err);
+      expect(await patch({ metadata: { labels: { team: 'a' } } })).toBeUndefined();
+      expect(apiErrorMessage(await patch({ spec: { serviceAccountName: 'default' } }))).toMatch(/spec\.serviceAccountName: default is not a ServiceAccount/);
+
+      // Only the namespaces this release serves: elsewhere the policy does not apply.
+      const other = await ns('chart-accounts-other');
+      expect(await refusal({ ...trainingRun('elsewhere', 'cluster-reader'), metadata: { name: 'elsewhere', namespace: other } })).toBeUndefined();
+    } finally {
+      await remove();
+    }
   });
 });
