@@ -267,9 +267,10 @@ describe('ScoringJob controller', () => {
   }, 60_000);
 
   it('reports a schedule the API server accepts but that cannot run as InvalidSpec, once, without retrying', async () => {
-    await createScoringJob('bad-cron', { schedule: '61 * * * *' });
+    // Admission checks each cron field's range; only the calendar knows that February has no 30th.
+    await createScoringJob('bad-cron', { schedule: '0 0 30 2 *' });
     const invalid = await reason('bad-cron', 'InvalidSpec');
-    expect(succeeded(invalid)).toMatchObject({ status: 'False', message: 'spec.schedule: minute 61 is out of range 0-59; fix the spec (nothing runs until then)' });
+    expect(succeeded(invalid)).toMatchObject({ status: 'False', message: 'spec.schedule: "0 0 30 2 *" never fires: no month in it has those days; fix the spec (nothing runs until then)' });
     const reconciles = async () => (await metrics.reconciles.get()).values.filter((v) => v.labels.controller === 'scoringjob' && v.labels.result !== 'success').reduce((n, v) => n + v.value, 0);
     // Earlier tests' runs may still be settling: start counting once their writes have stopped.
     const writes = await eventually('the other scoring jobs to settle', async () => {
