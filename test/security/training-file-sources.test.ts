@@ -126,7 +126,7 @@ describe('errors about a data file', () => {
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain(SECRET.slice(0, 40));
     }
-    expect(run.termination).toMatch(/^orchard prepare: column "salary_in_usd" \(features\.target\.column\) is not in file:\/\/.*\/token; its header has one column, <\d+ characters>: check csv\.delimiter/);
+    expect(run.termination).toMatch(/^orchard prepare: column "salary_in_usd" \(features\.target\.column\) is not in file:\/\/.*\/token; its header has one column \(\d+ characters\): check csv\.delimiter/);
   }, 60_000);
 
   it('do not quote a long cell whole, as a KEY=value secrets file read as the target would', async () => {
@@ -143,6 +143,15 @@ describe('errors about a data file', () => {
     expect(run.termination).not.toContain(SECRET.slice(0, 40));
     expect(run.stderr).not.toContain(SECRET.slice(0, 40));
     expect(run.termination).toMatch(/target column "salary_in_usd": <6\d characters> is not a number; Regression needs a numeric target/);
+  }, 60_000);
+
+  it('never quote the one column of a short secret', async () => {
+    const path = join(dir, 'password');
+    writeFileSync(path, 'hunter2-but-longer\n');
+    const run = await prepareWith('password', { uri: pathToFileURL(path).href, format: 'Csv' }, {});
+    expect(run.code).toBe(2);
+    expect(run.termination).not.toContain('hunter2');
+    expect(run.termination).toMatch(/its header has one column \(18 characters\): check csv\.delimiter and that this is the data file\. Fix features\.target\.column or data\.source$/);
   }, 60_000);
 
   it('escape control characters and shorten long names in a header', async () => {

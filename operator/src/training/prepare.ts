@@ -4,7 +4,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataSource } from '../api/v1alpha1/data.js';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
-import { previewFileNames, quoteFileText } from '../artifacts/errors.js';
+import { previewFileNames } from '../artifacts/errors.js';
 import { readSource, type SourceLimits, type Table } from '../artifacts/sources.js';
 import { referenceProfile, numericProfile } from '../features/profile.js';
 import type { InputSchema } from '../features/schema.js';
@@ -258,8 +258,9 @@ function pick(rows: SourceRows, keep: boolean[]): SourceRows {
 
 /** The header's names for a message, quoted and shortened by previewFileNames: never the file's raw text. */
 function describeColumns(columns: string[]): string {
-  // One column usually means the wrong delimiter, or a file that is not a table at all.
-  if (columns.length === 1) return `its header has one column, ${quoteFileText(columns[0]!)}: check csv.delimiter and that this is the data file`;
+  // One column usually means the wrong delimiter, or a file that is not a table at all: a token or
+  // a password file reads as one column, so its text is never quoted, however short.
+  if (columns.length === 1) return `its header has one column (${columns[0]!.length} characters): check csv.delimiter and that this is the data file`;
   return `its header has ${columns.length} columns: ${previewFileNames(columns)}`;
 }
 
