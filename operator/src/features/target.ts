@@ -37,9 +37,9 @@ export function classNamesFor(task: TaskType, target: Target, values: Iterable<R
   return classes;
 }
 
-// Classes are cells of the data file: quoted with quoteFileText so no long cell comes back whole.
+// Classes are cells of the data file: through quoteFileText (its quotes left off) so no long cell comes back whole.
 function preview(values: string[]): string {
-  const shown = values.slice(0, 8).map((v) => quoteFileText(v));
+  const shown = values.slice(0, 8).map((v) => quoteFileText(v).replace(/^"(.*)"$/, '$1'));
   return values.length > 8 ? `${shown.join(', ')}, ...` : shown.join(', ');
 }
 
