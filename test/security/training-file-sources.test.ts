@@ -109,6 +109,8 @@ describe("a training Pod's file:// sources", () => {
     expect((await readSource(dataSource.parse({ uri: `file://${linkedRoot}/salaries/salaries.csv` }), { fileRoots: [dataRoot] })).columns).toContain('salary_in_usd');
     expect((await readSource(source, { fileRoots: [linkedRoot] })).columns).toContain('salary_in_usd');
     await expect(readSource(source, { fileRoots: [] })).rejects.toThrow(/this Pod may not read file:\/\/ sources: use gs:\/\/ or https:\/\//);
+    writeFileSync(join(dataRoot, '..dotted.csv'), 'a,b\n1,2\n');
+    expect((await readSource(dataSource.parse({ uri: pathToFileURL(join(dataRoot, '..dotted.csv')).href }), { fileRoots: [dataRoot] })).columns).toEqual(['a', 'b']);
     // Missing inside a root is worth saying; outside, missing and present read the same.
     const missing = (path: string) => readSource(dataSource.parse({ uri: pathToFileURL(path).href, format: 'Csv' }), { fileRoots: [dataRoot] });
     await expect(missing(join(dataRoot, 'nope.csv'))).rejects.toThrow(/nope\.csv does not exist: check the path$/);

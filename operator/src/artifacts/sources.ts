@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import https from 'node:https';
 import { constants as bufferConstants } from 'node:buffer';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Storage } from '@google-cloud/storage';
@@ -165,7 +165,7 @@ async function confine(uri: string, path: string, roots: readonly string[]): Pro
   const inside = (p: string, under: readonly string[]) =>
     under.some((root) => {
       const rel = relative(root, p);
-      return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+      return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
     });
   const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => resolve(r))));
   let real: string;
