@@ -257,7 +257,7 @@ const edgeValid: Case[] = [
     delete s.task;
     s.promotion = { metric: 'F1' };
   }),
-  ...['*/15 * * * *', '0 9-17 * * MON-FRI', '0 0 1,15 * *', '5/15 * * * *', '0 0 * jan,jul sun', '@hourly', '0 0 * * 7', '0 0 ? * *', '59 23 31 12 *', '0\t3  * * *', '0-59/30 00 01 1-12 0-7']
+  ...['*/15 * * * *', '0 9-17 * * MON-FRI', '0 0 1,15 * *', '5/15 * * * *', '0 0 * jan,jul sun', '@hourly', '0 0 * * 7', '@Weekly', '0 0 ? * *', '59 23 31 12 *', '0\t3  * * *', '0-59/30 00 01 1-12 0-7']
     .map((expr) => edit('ScoringJob', 'salaries-nightly', `schedule ${JSON.stringify(expr)}`, (s) => (s.schedule = expr))),
 ];
 

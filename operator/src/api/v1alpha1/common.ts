@@ -158,8 +158,8 @@ export function parseQuantity(value: number | string): { num: bigint; den: bigin
   const suffix = m[3] ?? '';
   let base = 10n;
   let power: number;
-  if (/^[eE]/.test(suffix)) {
-    if (!/^[eE][+-]?[0-9]+$/.test(suffix)) return undefined; // a fractional exponent is no quantity
+  if (/^[eE]./.test(suffix)) {
+    if (!/^[eE][+-]?[0-9]+$/.test(suffix)) return undefined; // a fractional exponent is no quantity; a lone "E" is exa
     power = Number(suffix.slice(1));
     if (Math.abs(power) > 1000) return undefined;
   } else {

@@ -23,7 +23,10 @@ const FIELDS = [
   `0*[0-7]|${DAYS.map(anyCase).join('|')}`, // day of week 0-7 (7 is Sunday) or SUN-SAT
 ];
 
-const CRON = `^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|${FIELDS.map(field).join('[ \\t]+')})$`;
+const MACROS = ['yearly', 'annually', 'monthly', 'weekly', 'daily', 'midnight', 'hourly'];
+
+// Macros in any case, as the scheduler reads them.
+const CRON = `^(@(${MACROS.map(anyCase).join('|')})|${FIELDS.map(field).join('[ \\t]+')})$`;
 const cronRe = new RegExp(CRON);
 
 // A range's ends, found anywhere in the expression: the grammar above already says which field
