@@ -88,11 +88,11 @@ try {
   const children: ChildProcess[] = [];
   const scorer = async (withDrift: boolean) => {
     const port = await freePort();
-    const driftPort = await freePort();
-    const spec = { model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 1000, maxBodyBytes: 4 << 20, port, ...(withDrift ? { driftUrl: `http://127.0.0.1:${driftPort}/v1/blocks`, driftBlockRows: 250 } : {}) };
+    const [driftPort, ingestPort] = [await freePort(), await freePort()];
+    const spec = { model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 1000, maxBodyBytes: 4 << 20, port, ...(withDrift ? { driftUrl: `http://127.0.0.1:${ingestPort}/v1/blocks`, driftBlockRows: 250 } : {}) };
     children.push(pinned(process.execPath, ['--import', 'tsx', cli, 'serve'], { ORCHARD_SERVING_SPEC: JSON.stringify(spec), ORCHARD_DRAIN_DELAY_MS: '0' }));
     if (withDrift) {
-      const drift = { model: 'salaries', version: 1, modelUri: model.uri, port: driftPort, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+      const drift = { model: 'salaries', version: 1, modelUri: model.uri, port: driftPort, ingestPort, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
       children.push(pinned(process.execPath, ['--import', 'tsx', cli, 'drift'], { ORCHARD_DRIFT_SPEC: JSON.stringify(drift) }));
       await waitReady(`http://127.0.0.1:${driftPort}/healthz`);
     }
