@@ -50,6 +50,7 @@ describe('invalid manifests', () => {
       }
       expect(statusCode(error)).toBe(422);
       expect(apiErrorMessage(error)).toContain(`${c.field}:`);
+      expect(apiErrorMessage(error)).not.toContain('should match');
     },
   );
 });

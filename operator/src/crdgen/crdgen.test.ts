@@ -33,6 +33,17 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('%s CRD', (_kind, def) => 
     expect(missing).toEqual([]);
   });
 
+  it('has no OpenAPI pattern: the API server would print the regex, so formats are CEL rules with a sentence', () => {
+    const found: string[] = [];
+    walk(root.properties.spec, 'spec', (node, path) => {
+      if (node.pattern) found.push(`${path}: ${node.pattern}`);
+      for (const v of node['x-kubernetes-validations'] ?? []) {
+        if (!/^[^^$]*\s[^^$]*\s/.test(v.message)) found.push(`${path}: message ${JSON.stringify(v.message)} is not a sentence`);
+      }
+    });
+    expect(found).toEqual([]);
+  });
+
   it('is structural: every node typed, anyOf only for int-or-string', () => {
     const problems: string[] = [];
     for (const part of ['spec', 'status']) {
