@@ -46,6 +46,8 @@ const COMBINATIONS: Record<string, Record<string, string | number | boolean>> = 
     'trainer.fileRoots': '{/mnt/datasets}',
     'trainer.sourceHosts': '{data.example.com,*.storage.example.com}',
   },
+  'Prometheus may read the drift monitors': { 'networkPolicy.driftReaders[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name': 'monitoring', 'monitoring.podMonitor.enabled': true },
+  'no NetworkPolicy': { 'networkPolicy.enabled': false },
 };
 const namespaces: string[] = [];
 const ns = async (prefix: string) => {
@@ -107,6 +109,41 @@ describe('helm lint and helm template', () => {
   });
 });
 
+describe('the NetworkPolicy of scoring Pods', () => {
+  it('is on by default in every namespace with scoring Pods: the scorer open to all, the drift monitor to the operator alone', async () => {
+    const objects = await helmTemplate('orchard', 'orchard-system', { 'watch.namespaces': '{team-a,team-b}' });
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    expect(policies.map((p) => p.metadata.namespace)).toEqual(['orchard-system', 'team-a', 'team-b']);
+    const operatorPod = objects.find((o) => o.kind === 'Deployment').spec.template;
+    const model: RegisteredModelObject = { metadata: { name: 'salaries', namespace: 'team-a', uid: '00000000-0000-4000-8000-000000000001' }, spec: registeredModelSpec.parse({ task: 'Regression' }) };
+    const scoringPod = buildScoringDeployment(model, { version: 1, trainingRun: 'r1', createdTime: '2026-11-23T10:00:00Z', task: 'Regression', metrics: {}, artifactUri: 'gs://b/r1/' } as any, undefined, { image: 'orchard-runtime:test' }).spec.template;
+    const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const portNames = scoringPod.spec.containers.flatMap((c: any) => c.ports.map((p: any) => p.name));
+    expect(portNames).toEqual(['http', 'drift']);
+    for (const policy of policies) {
+      // It selects the Pods the operator builds, by the port names the builder gives them.
+      expect(matches(policy.spec.podSelector.matchLabels, scoringPod.metadata.labels)).toBe(true);
+      expect(matches(policy.spec.podSelector.matchLabels, operatorPod.metadata.labels)).toBe(false);
+      expect(policy.spec.policyTypes).toEqual(['Ingress']);
+      const [scorer, drift] = policy.spec.ingress;
+      expect(scorer).toEqual({ ports: [{ port: 'http', protocol: 'TCP' }] });
+      expect(drift.ports).toEqual([{ port: 'drift', protocol: 'TCP' }]);
+      expect(drift.from).toHaveLength(1);
+      expect(drift.from[0].namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'orchard-system' });
+      expect(matches(drift.from[0].podSelector.matchLabels, operatorPod.metadata.labels)).toBe(true);
+    }
+    const readers = await helmTemplate('orchard', 'orchard-system', COMBINATIONS['Prometheus may read the drift monitors']!);
+    expect(readers.find((o) => o.kind === 'NetworkPolicy').spec.ingress[1].from[1]).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } });
+    expect((await helmTemplate('orchard', 'orchard-system', COMBINATIONS['no NetworkPolicy']!)).filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+    await expect(helmTemplate('orchard', 'orchard-system', { 'networkPolicy.driftReaders[0].pods': 'x' })).rejects.toThrow(/driftReaders/);
+
+    // The API server accepts them as rendered, the drift readers' peers included.
+    const release = await ns('chart-netpol');
+    const rendered = await helmTemplate('orchard', release, COMBINATIONS['Prometheus may read the drift monitors']!);
+    await applyObjects(kc, rendered.filter((o) => o.kind === 'NetworkPolicy'), { dryRun: true });
+  });
+});
+
 describe('the monitoring objects', () => {
   it('alert on and chart only metrics the operator, the scorer and the drift monitor export', async () => {
     const objects = await helmTemplate('orchard', 'orchard-system', COMBINATIONS['monitoring on']!);
@@ -136,6 +173,7 @@ describe('what the chart renders', () => {
     expect(crds).toHaveLength(3);
     const rest = objects.filter((o) => o.kind !== 'CustomResourceDefinition' && o.apiVersion !== MONITORING);
     if (values['monitoring.prometheusRule.enabled']) expect(objects.filter((o) => o.apiVersion === MONITORING).map((o) => o.kind).sort()).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
+    expect(rest.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.namespace)).toEqual(values['networkPolicy.enabled'] === false ? [] : [release, ...watched]);
     await applyObjects(kc, [...crds, ...rest], { dryRun: true });
     // With HPA on, the autoscaler the operator then builds for a model that sets none is accepted too.
     if (values['scorer.autoscaling.enabled']) {
