@@ -2,6 +2,7 @@
 // retrained model with the one it would replace on the same, recent rows, instead of refusing to
 // compare metrics measured on different test data.
 import type { Storage } from '@google-cloud/storage';
+import { previewFileNames } from '../artifacts/errors.js';
 import { readArtifact } from '../artifacts/store.js';
 import { labelStats, metricsFromStats } from '../batch/metrics.js';
 import { createSession, runModel } from '../export/onnx-runner.js';
@@ -20,7 +21,10 @@ export type Comparison = { version: number; metrics: Record<string, number>; row
 export function incompatibility(champion: InputSchema, candidate: InputSchema): string | undefined {
   if (champion.task !== candidate.task) return `it is a ${champion.task} model, this run trains ${candidate.task}`;
   if (champion.features.target.column !== candidate.features.target.column) return `it predicts ${champion.features.target.column}, this run ${candidate.features.target.column}`;
-  if (JSON.stringify(champion.classNames ?? []) !== JSON.stringify(candidate.classNames ?? [])) return `its classes (${champion.classNames?.join(', ')}) differ from this run's (${candidate.classNames?.join(', ')})`;
+  if (JSON.stringify(champion.classNames ?? []) !== JSON.stringify(candidate.classNames ?? [])) {
+    // Classes are cells of the data (up to 1000): shortened, as everything quoted from a data file is.
+    return `its classes (${previewFileNames(champion.classNames ?? [], 8)}) differ from this run's (${previewFileNames(candidate.classNames ?? [], 8)})`;
+  }
   const mine = new Map(candidate.inputs.map((i) => [i.name, i.type]));
   for (const input of champion.inputs) {
     const type = mine.get(input.name);
