@@ -11,15 +11,16 @@ const profile = referenceProfile(inputs, Array.from({ length: 1000 }, (_, i) => 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
-/** A monitor on loopback that keeps what it is sent. */
-async function monitor(): Promise<{ url: string; posts: DriftBlock[][] }> {
+/** A monitor on loopback that keeps what it is sent, answering `status`. */
+async function monitor(status = 204): Promise<{ url: string; posts: DriftBlock[][] }> {
   const posts: DriftBlock[][] = [];
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
       posts.push((JSON.parse(body) as { blocks: DriftBlock[] }).blocks);
-      res.writeHead(204).end();
+      if (status === 204) res.writeHead(204).end();
+      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'blocks[0].counts.layout: another reference profile' }));
     });
   });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
@@ -59,5 +60,16 @@ describe('DriftSender', () => {
     await sender.flush();
     sender.close();
     expect(await total(metrics.driftDropped)).toBe(3);
+  });
+
+  it('counts rows the monitor refused apart from rows it never got', async () => {
+    const { url, posts } = await monitor(400);
+    const metrics = new ScoringMetrics();
+    const sender = new DriftSender({ url, profile, inputNames: ['x'], metrics, blockRows: 10, intervalMs: 60_000 });
+    sender.push([[1], [2], [3]], [0, 0, 0]);
+    await sender.flush();
+    sender.close();
+    expect(posts).toHaveLength(1);
+    expect((await metrics.driftDropped.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'rejected' }, value: 3 })]);
   });
 });

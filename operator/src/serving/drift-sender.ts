@@ -82,8 +82,10 @@ export class DriftSender {
     try {
       await this.post(JSON.stringify({ blocks }));
       this.options.metrics.driftSent.inc(rows);
-    } catch {
-      this.options.metrics.driftDropped.inc({ reason: 'monitor_unreachable' }, rows);
+    } catch (err) {
+      // A monitor that answers 4xx refused the blocks themselves (another profile, a bug): resending cannot help, and it says so apart.
+      const reason = err instanceof Rejected ? 'rejected' : 'monitor_unreachable';
+      this.options.metrics.driftDropped.inc({ reason }, rows);
     } finally {
       this.inFlight = false;
     }
@@ -107,7 +109,8 @@ export class DriftSender {
     return new Promise((resolve, reject) => {
       const req = request(this.options.url, { method: 'POST', agent: this.agent, timeout: this.options.timeoutMs ?? 2000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         res.resume();
-        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        const status = res.statusCode ?? 500;
+        res.on('end', () => (status < 300 ? resolve() : reject(status < 500 ? new Rejected(`HTTP ${status}`) : new Error(`HTTP ${status}`))));
       });
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', reject);
@@ -115,3 +118,5 @@ export class DriftSender {
     });
   }
 }
+
+class Rejected extends Error {}
