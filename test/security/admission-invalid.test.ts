@@ -135,6 +135,7 @@ const invalid: Case[] = [
   gpu('negative memory request', 'spec.resources.requests', (s) => (s.resources = { requests: { memory: '-1Gi' } })),
   gpu('negative integer cpu limit', 'spec.resources.limits', (s) => (s.resources = { limits: { cpu: -2 } })),
   gpu('quantity with a space and a unit Kubernetes lacks', 'spec.resources.limits', (s) => (s.resources = { limits: { memory: '2 GB' } })),
+  gpu('a unit without a number (the API server would store 0)', 'spec.resources.requests', (s) => (s.resources = { requests: { memory: 'Gi' } })),
   gpu('resource name with a bang', 'spec.resources.requests', (s) => (s.resources = { requests: { 'cpu!': '1' } })),
   gpu('node selector key with a space', 'spec.nodeSelector', (s) => (s.nodeSelector = { 'pool name': 'gpu' })),
   gpu('node selector key starting with a dash', 'spec.nodeSelector', (s) => (s.nodeSelector = { '-pool': 'gpu' })),

@@ -269,7 +269,9 @@ export const toleration = withRules(
 
 // The rules sit on the map rather than on each value, so the API server and zod report the same
 // path (the API server would write a value's path as requests[memory], zod as requests.memory).
-const CEL_BAD_QUANTITY = "!(type(self[k]) == int ? self[k] >= 0 : isQuantity(self[k]) && !quantity(self[k]).isLessThan(quantity('0')))";
+// isQuantity() takes a bare suffix ("Gi", "+", ".") for 0: a number must come first here.
+const CEL_BAD_QUANTITY =
+  "!(type(self[k]) == int ? self[k] >= 0 : isQuantity(self[k]) && self[k].matches('^[+-]?[.]?[0-9]') && !quantity(self[k]).isLessThan(quantity('0')))";
 const isGoodQuantity = (q: number | string): boolean => (parseQuantity(q)?.num ?? -1n) >= 0n;
 
 const resourceMap = (field: string, description: string) =>
@@ -281,12 +283,12 @@ const resourceMap = (field: string, description: string) =>
     },
     {
       rule: `!self.exists(k, ${CEL_BAD_QUANTITY})`,
-      message: `${field} must hold Kubernetes quantities of 0 or more, such as "500m", "2Gi" or "4"`,
+      message: `resources.${field} must hold Kubernetes quantities of 0 or more, such as "500m", "2Gi" or "4"`,
       messageExpression:
-        `self.filter(k, ${CEL_BAD_QUANTITY}).map(k, '${field}.' + k + ' is ' + string(self[k]) + ', not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"')[0]`,
+        `self.filter(k, ${CEL_BAD_QUANTITY}).map(k, 'resources.${field}.' + k + ' is ' + string(self[k]) + ', not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"')[0]`,
       messageOf: (m) => {
         const [k, q] = Object.entries(m).find(([, q]) => !isGoodQuantity(q))!;
-        return `${field}.${k} is ${String(q)}, not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"`;
+        return `resources.${field}.${k} is ${String(q)}, not a Kubernetes quantity of 0 or more: write it like "500m", "2Gi" or "4"`;
       },
       check: (m) => Object.values(m).every(isGoodQuantity),
     },
@@ -295,7 +297,14 @@ const resourceMap = (field: string, description: string) =>
     .optional()
     .describe(description);
 
-const quantityOf = (q: number | string) => parseQuantity(q);
+/** Whether a request is above its limit, for the zod twin of quantity().compareTo(). */
+const above = (request: number | string, limit: number | string | undefined): boolean => {
+  const [a, b] = [parseQuantity(request), limit === undefined ? undefined : parseQuantity(limit)];
+  return a !== undefined && b !== undefined && compareQuantities(a, b) > 0;
+};
+const CEL_ABOVE_LIMIT =
+  'k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && ' +
+  'quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0';
 
 export const resources = withRules(
   z.object({
@@ -304,18 +313,17 @@ export const resources = withRules(
   }),
   [
     {
-      rule:
-        '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || ' +
-        '!isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || ' +
-        'quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)',
+      rule: `!has(self.requests) || !has(self.limits) || !self.requests.exists(k, ${CEL_ABOVE_LIMIT})`,
       message: 'a request is above the limit of the same resource: lower resources.requests or raise resources.limits',
+      messageExpression:
+        `self.requests.filter(k, ${CEL_ABOVE_LIMIT}).map(k, 'resources.requests.' + k + ' (' + string(self.requests[k]) + ') is above ` +
+        `resources.limits.' + k + ' (' + string(self.limits[k]) + '): lower the request or raise the limit')[0]`,
+      messageOf: (r) => {
+        const [k, q] = Object.entries(r.requests!).find(([k, q]) => above(q, r.limits![k]))!;
+        return `resources.requests.${k} (${String(q)}) is above resources.limits.${k} (${String(r.limits![k])}): lower the request or raise the limit`;
+      },
       fieldPath: '.requests',
-      check: (r) =>
-        Object.entries(r.requests ?? {}).every(([k, q]) => {
-          const limit = r.limits?.[k];
-          const [a, b] = [quantityOf(q), limit === undefined ? undefined : quantityOf(limit)];
-          return a === undefined || b === undefined || compareQuantities(a, b) <= 0;
-        }),
+      check: (r) => Object.entries(r.requests ?? {}).every(([k, q]) => !above(q, r.limits?.[k])),
     },
   ],
 ).describe('Compute resources of the main container (core/v1 ResourceRequirements). Unset fields come from the operator defaults.');
