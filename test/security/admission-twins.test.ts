@@ -48,6 +48,13 @@ const labelKeys = many(150, () =>
   `${pick(['', '', 'example.com/', 'Example.com/', 'a-/', '-a/', 'k8s.io/', '/', 'a.b.c/'])}${pick(['pool', 'node-pool', 'a', '', 'A_b.c', '-a', 'a-', 'a b', 'x'.repeat(63), 'x'.repeat(64)])}`,
 );
 
+const fractions = many(100, () => `${pick(['', '0', '00', '1', '-0', ' '])}${pick(['', '.', '.5', '.05', '.0', '.999', '.000'])}${pick(['', '', '1', 'e-1', ' '])}`);
+
+const names = many(100, () => `${pick(['', 'a', '-', '.', 'A', '1', 'orchard'])}${pick(['', '-', '.', '_', 'b', 'B', ' ', '..'])}${pick(['', 'c', '-', '.', '9', 'x'.repeat(250)])}`);
+
+const extraKeys = many(100, () => pick(['bootstrap_type', 'subsample', 'eta', 'Eta', 'learning_rate', 'learningRate', 'max_depth', 'depth', 'n_estimators', 'iterations',
+  'num_trees', 'l2_leaf_reg', 'reg_lambda', 'objective', 'od_wait', 'od_type', 'task_type', 'devices', 'class_names', 'thread_count', 'a-b', '_a', 'a'.repeat(65), 'x9_']));
+
 function example(kind: string, name: string): Manifest {
   return structuredClone(exampleManifests().find((e) => e.manifest.kind === kind && e.manifest.metadata.name === name)!.manifest);
 }
@@ -75,6 +82,9 @@ const probes: Probe[] = [
   ...schedules.map((v) => probe('schedule', v, 'ScoringJob', 'salaries-nightly', (s) => (s.schedule = v))),
   ...quantities.map((v) => probe('memory request', v, 'TrainingRun', 'salaries-gpu', (s) => (s.resources = { requests: { memory: v }, limits: { memory: '1Gi' } }))),
   ...labelKeys.map((v) => probe('node selector key', v, 'TrainingRun', 'salaries-gpu', (s) => (s.nodeSelector = { [v]: 'gpu' }))),
+  ...fractions.map((v) => probe('testFraction', v, 'TrainingRun', 'salaries-2023', (s) => (s.data.split.testFraction = v))),
+  ...names.map((v) => probe('serviceAccountName', v, 'TrainingRun', 'salaries-gpu', (s) => (s.serviceAccountName = v))),
+  ...extraKeys.map((v) => probe('extra key', v, 'TrainingRun', 'salaries-2023', (s) => (s.catboost.extra = { [v]: '1' }))),
 ];
 
 beforeAll(async () => {
@@ -88,7 +98,7 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('CEL rules and their zod twins agree', () => {
-  it.each(['learningRate', 'filter min', 'schedule', 'memory request', 'node selector key'])('on generated values of %s', (what) => {
+  it.each(['learningRate', 'filter min', 'schedule', 'memory request', 'node selector key', 'testFraction', 'serviceAccountName', 'extra key'])('on generated values of %s', (what) => {
     const mine = probes.filter((p) => p.what === what);
     const disagreements = mine.filter((p) => p.apiAccepts !== p.zodAccepts).map((p) => `${JSON.stringify(p.value)}: API server ${p.apiAccepts ? 'accepts' : 'refuses'}, zod ${p.zodAccepts ? 'accepts' : 'refuses'}`);
     expect(disagreements).toEqual([]);
