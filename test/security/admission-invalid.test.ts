@@ -136,6 +136,10 @@ const invalid: Case[] = [
   gpu('negative integer cpu limit', 'spec.resources.limits', (s) => (s.resources = { limits: { cpu: -2 } })),
   gpu('quantity with a space and a unit Kubernetes lacks', 'spec.resources.limits', (s) => (s.resources = { limits: { memory: '2 GB' } })),
   gpu('a unit without a number (the API server would store 0)', 'spec.resources.requests', (s) => (s.resources = { requests: { memory: 'Gi' } })),
+  gpu('a GPU count in resources beside compute.gpus', 'spec.resources', (s) => (s.resources = { limits: { 'nvidia.com/gpu': 2 } })),
+  job('an extended resource requested without a limit', 'spec.resources.requests', (s) => (s.resources = { requests: { 'example.com/fpga': 1 } })),
+  job('an extended resource requested above its limit', 'spec.resources.requests', (s) => (s.resources = { requests: { 'example.com/fpga': 2 }, limits: { 'example.com/fpga': 1 } })),
+  job('huge pages requested without a limit', 'spec.resources.requests', (s) => (s.resources = { requests: { 'hugepages-2Mi': '64Mi' } })),
   gpu('resource name with a bang', 'spec.resources.requests', (s) => (s.resources = { requests: { 'cpu!': '1' } })),
   gpu('node selector key with a space', 'spec.nodeSelector', (s) => (s.nodeSelector = { 'pool name': 'gpu' })),
   gpu('node selector key starting with a dash', 'spec.nodeSelector', (s) => (s.nodeSelector = { '-pool': 'gpu' })),
@@ -242,12 +246,15 @@ const edgeValid: Case[] = [
     s.evaluation.primaryMetric = 'Accuracy';
   }),
   edit('TrainingRun', 'salaries-gpu', 'requests equal to limits in other units, and an integer quantity', (s) => {
-    s.resources = { requests: { memory: '1Gi', cpu: 2, 'nvidia.com/gpu': 1 }, limits: { memory: '1024Mi', cpu: '2000m' } };
+    s.resources = { requests: { memory: '1Gi', cpu: 2 }, limits: { memory: '1024Mi', cpu: '2000m' } };
   }),
   edit('TrainingRun', 'salaries-gpu', 'limits alone, a zero request', (s) => (s.resources = { requests: { 'ephemeral-storage': '0' }, limits: { memory: '8Gi' } })),
   edit('TrainingRun', 'salaries-gpu', 'prefixed node selector, empty value, keyless Exists and NoExecute seconds', (s) => {
     s.nodeSelector = { 'cloud.google.com/gke-nodepool': 'gpu-pool', dedicated: '' };
     s.tolerations = [{ operator: 'Exists' }, { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }];
+  }),
+  edit('ScoringJob', 'salaries-2024', 'an extended resource with request equal to limit, another by limit alone', (s) => {
+    s.resources = { requests: { 'example.com/fpga': '1', cpu: '500m' }, limits: { 'example.com/fpga': 1, 'hugepages-2Mi': '64Mi' } };
   }),
   edit('RegisteredModel', 'salaries', 'minImprovement 0 and promotion on R2', (s) => {
     s.promotion.minImprovement = '0';

@@ -302,6 +302,18 @@ const above = (request: number | string, limit: number | string | undefined): bo
   const [a, b] = [parseQuantity(request), limit === undefined ? undefined : parseQuantity(limit)];
   return a !== undefined && b !== undefined && compareQuantities(a, b) > 0;
 };
+// Extended resources (a domain outside kubernetes.io, e.g. nvidia.com/gpu) and huge pages cannot be
+// overcommitted: the Pod API wants a limit, equal to the request (IsOvercommitAllowed).
+const overcommittable = (name: string): boolean => (!name.includes('/') || name.includes('kubernetes.io/')) && !name.startsWith('hugepages-');
+const CEL_OVERCOMMITTABLE = "((!k.contains('/') || k.contains('kubernetes.io/')) && !k.startsWith('hugepages-'))";
+const CEL_UNMATCHED_LIMIT =
+  `!${CEL_OVERCOMMITTABLE} && !(has(self.limits) && k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && ` +
+  'quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) == 0)';
+const equalQuantities = (a: number | string, b: number | string | undefined): boolean => {
+  const [x, y] = [parseQuantity(a), b === undefined ? undefined : parseQuantity(b)];
+  return x !== undefined && y !== undefined && compareQuantities(x, y) === 0;
+};
+
 const CEL_ABOVE_LIMIT =
   'k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && ' +
   'quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0';
@@ -324,6 +336,19 @@ export const resources = withRules(
       },
       fieldPath: '.requests',
       check: (r) => Object.entries(r.requests ?? {}).every(([k, q]) => !above(q, r.limits?.[k])),
+    },
+    {
+      rule: `!has(self.requests) || !self.requests.exists(k, ${CEL_UNMATCHED_LIMIT})`,
+      message: 'an extended resource (such as nvidia.com/gpu) or huge pages cannot be overcommitted: set resources.limits equal to the request',
+      messageExpression:
+        `self.requests.filter(k, ${CEL_UNMATCHED_LIMIT}).map(k, 'resources.requests.' + k + ' cannot be overcommitted: ` +
+        `set resources.limits.' + k + ' equal to the request, or request it through limits alone')[0]`,
+      messageOf: (r) => {
+        const k = Object.keys(r.requests!).find((k) => !overcommittable(k) && !equalQuantities(r.requests![k]!, r.limits?.[k]))!;
+        return `resources.requests.${k} cannot be overcommitted: set resources.limits.${k} equal to the request, or request it through limits alone`;
+      },
+      fieldPath: '.requests',
+      check: (r) => Object.entries(r.requests ?? {}).every(([k, q]) => overcommittable(k) || equalQuantities(q, r.limits?.[k])),
     },
   ],
 ).describe('Compute resources of the main container (core/v1 ResourceRequirements). Unset fields come from the operator defaults.');

@@ -185,6 +185,8 @@ const trainingRunSpecShape = {
   ...jobOptions,
 };
 
+type ResourcesInput = { resources?: { requests?: Record<string, unknown> | undefined; limits?: Record<string, unknown> | undefined } | undefined };
+
 type TaskRuleInput = {
   task: TaskType;
   features: { target: { scale?: string | undefined; transform: string; positiveClass?: string | undefined } };
@@ -193,6 +195,16 @@ type TaskRuleInput = {
 };
 
 const taskRules = [
+  {
+    // The training step's GPU limit comes from compute.gpus (and CatBoost's devices with it): a second
+    // figure here would contradict it, and the Pod API refuses a GPU request that differs from the limit.
+    rule:
+      "!has(self.resources) || ((!has(self.resources.requests) || !('nvidia.com/gpu' in self.resources.requests)) && " +
+      "(!has(self.resources.limits) || !('nvidia.com/gpu' in self.resources.limits)))",
+    message: 'resources cannot name nvidia.com/gpu: the operator gives the training step compute.gpus GPUs, so set compute.gpus instead',
+    fieldPath: '.resources',
+    check: (s: ResourcesInput) => !(s.resources?.requests && 'nvidia.com/gpu' in s.resources.requests) && !(s.resources?.limits && 'nvidia.com/gpu' in s.resources.limits),
+  },
   {
     rule: "self.task == 'Regression' || (!has(self.features.target.scale) && self.features.target.transform == 'None')",
     message: 'features.target.scale and transform apply only to task Regression',
