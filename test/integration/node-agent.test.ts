@@ -295,7 +295,7 @@ describe('the local node agent', () => {
     expect([listeningOn(ip, 8080), listeningOn(ip, 9091)]).toEqual([true, true]);
     const answer = await httpJson(`http://${ip}:8080/v1/models/salaries:predict`, { instances: [{ experience_level: 'SE', remote_ratio: 0, company_size: 'M' }] });
     expect(answer).toMatchObject({ status: 200, json: { model_name: 'salaries', predictions: [expect.any(Number)] } });
-    // The scorer sends drift counts to http://127.0.0.1:9091 (its spec): the Pod's own address here.
+    // The scorer sends drift counts to http://127.0.0.1:9092 (its spec), the monitor reads on 9091: the Pod's own address here.
     await eventually('the drift sidecar to count the scored row', async () => (await httpJson(`http://${ip}:9091/v1/drift`)).json.rows >= 1, 10_000);
     await expect(httpJson(`http://${ip}:9091/v1/drift`)).resolves.toMatchObject({ status: 200 });
 
