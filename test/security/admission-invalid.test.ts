@@ -84,6 +84,7 @@ const invalid: Case[] = [
   ...['iterations', 'num_boost_round', 'n_estimators', 'num_trees', 'learning_rate', 'eta', 'depth', 'max_depth', 'l2_leaf_reg', 'reg_lambda',
     'loss_function', 'objective', 'early_stopping_rounds', 'od_wait', 'random_seed', 'random_state', 'border_count', 'max_bin', 'task_type',
     'devices', 'class_names'].map(extraOverride),
+  regression('extra.eta beside a key named like a JavaScript builtin', 'spec.catboost.extra', (s) => (s.catboost.extra = { constructor: '1', eta: '0.5' })),
   regression('extra key in camelCase', 'spec.catboost.extra', (s) => (s.catboost.extra = { bootstrapType: 'Bernoulli' })),
   regression('extra key with a dash', 'spec.catboost.extra', (s) => (s.catboost.extra = { 'bootstrap-type': 'Bernoulli' })),
 

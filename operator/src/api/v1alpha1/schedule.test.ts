@@ -28,6 +28,10 @@ describe('schedule: admission and the scheduler read cron alike', () => {
     expect(schedule.safeParse(expr).success).toBe(true);
   });
 
+  it('names no range that runs backwards in a string the grammar already refuses, as CEL does not', () => {
+    expect(schedule.safeParse('constructor-x * * * *').error?.issues.map((i) => i.message)).toHaveLength(1);
+  });
+
   it.each(['', '@every 1h', '@reboot', ' 0 3 * * *', '0 3 * * * ', '* * * *', '* * * * * *', 'a b c d e'])('refuses %j', (expr) => {
     expect(schedule.safeParse(expr).success).toBe(false);
   });

@@ -37,7 +37,8 @@ const NAME_VALUES: Record<string, number> = Object.fromEntries([...MONTHS.map((m
 const celNames = `{${Object.entries(NAME_VALUES).map(([k, v]) => `${celString(k)}: ${v}`).join(', ')}}`;
 const celKnown = (end: string): string => `(${end}.matches('^[0-9]{1,9}$') || ${end}.lowerAscii() in ${celNames})`;
 const celValue = (end: string): string => `(${end}.matches('^[0-9]{1,9}$') ? int(${end}) : ${celNames}[${end}.lowerAscii()])`;
-const valueOf = (end: string): number | undefined => (/^[0-9]{1,9}$/.test(end) ? Number(end) : NAME_VALUES[end.toLowerCase()]);
+const valueOf = (end: string): number | undefined =>
+  /^[0-9]{1,9}$/.test(end) ? Number(end) : Object.hasOwn(NAME_VALUES, end.toLowerCase()) ? NAME_VALUES[end.toLowerCase()] : undefined;
 
 export const SCHEDULE_MESSAGE =
   'must be a cron expression of 5 fields separated by spaces (minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, ' +

@@ -94,7 +94,7 @@ export const catboostExtra = withRules(z.record(z.string().max(64), z.string().m
       ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': remove it from extra' + " +
       "(p.split('=')[1].startsWith('the ') ? '' : ' and set ' + p.split('=')[1]))[0]",
     messageOf: (m) => {
-      const key = Object.keys(m).find((k) => k in EXTRA_OVERRIDES)!;
+      const key = Object.keys(m).find((k) => Object.hasOwn(EXTRA_OVERRIDES, k))!;
       const field = EXTRA_OVERRIDES[key]!;
       return `catboost.extra.${key} overrides ${field}: remove it from extra${field.startsWith('the ') ? '' : ` and set ${field}`}`;
     },
