@@ -157,8 +157,7 @@ export function createDriftSidecar(spec: DriftWindowSpec, schema: InputSchema, p
     app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
       if (res.headersSent) return next(err);
       const status = err instanceof BadRequest ? 400 : typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500 ? (err as { status: number }).status : 500;
-      if (status === 413) rejected.inc({ reason: 'too_large' });
-      else if (status < 500) rejected.inc({ reason: 'invalid' });
+      if (app === ingest && status < 500) rejected.inc({ reason: status === 413 ? 'too_large' : 'invalid' });
       const message = status === 413 ? `the body is larger than ${maxBodyBytes} bytes, the most ${MAX_BLOCKS_PER_POST} blocks of this model's counts take` : err instanceof Error ? err.message : String(err);
       res.status(status).json({ error: message });
     });
