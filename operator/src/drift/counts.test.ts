@@ -105,6 +105,7 @@ describe('drift counts', () => {
     const counts = count(randomRows(10, 4));
     expect(() => parseDriftCounts({ ...counts, rows: 11 }, 'shard 2 summary')).toThrow(/shard 2 summary: x counts 10 values for 11 rows/);
     expect(() => parseDriftCounts({ ...counts, inputs: { x: [1.5] } })).toThrow(/malformed at inputs.x.0/);
+    expect(() => parseDriftCounts(JSON.parse(JSON.stringify(counts).replace('"inputs":{', '"inputs":{"__proto__":[10],')))).toThrow(/malformed at inputs.__proto__/);
   });
 
   it('reads untrusted counts only in the exact shape of the layout, naming the field that is wrong', () => {

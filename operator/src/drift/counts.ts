@@ -229,6 +229,9 @@ const countsSchema = z.object({
 
 /** Reads counts from JSON (a shard summary, a pod's report) and checks that every column adds up to the rows. */
 export function parseDriftCounts(json: unknown, source = 'drift counts'): DriftCounts {
+  // A record's "__proto__" key would set the parsed object's prototype rather than name an input.
+  const inputs = ownRecord(ownRecord(json)?.inputs);
+  if (inputs && Object.hasOwn(inputs, '__proto__')) throw new Error(`${source} are malformed at inputs.__proto__: not an input name`);
   const parsed = countsSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
