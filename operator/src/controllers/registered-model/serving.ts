@@ -166,6 +166,7 @@ export function buildScoringDeployment(
           command: ['orchard'],
           args: ['drift'],
           env: [{ name: 'ORCHARD_DRIFT_SPEC', value: JSON.stringify(sidecar) }],
+          // The ingest port listens on the Pod's loopback and is left undeclared: nothing outside the Pod should route to it.
           ports: [{ name: 'drift', containerPort: DRIFT_PORT, protocol: 'TCP' }],
           // Liveness only: a Pod is ready when its scorer is, so a failing monitor never takes scoring out of rotation.
           livenessProbe: probe('/healthz', 'drift', 10, 3),
