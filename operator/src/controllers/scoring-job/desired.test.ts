@@ -51,9 +51,26 @@ describe('buildScoringJob', () => {
   it('one-off run with operator defaults: 8 shards, 4 at a time, the resolved version recorded', () =>
     expectGolden('job-once', buildScoringJob(scoringJob('salaries-2024'), champion3, defaults)));
   it('pod and job options from the spec win over defaults', () =>
-    expectGolden('job-options', buildScoringJob(scoringJob('salaries-2024', withPodOptions), champion3, { ...defaults, resources: { requests: { cpu: '250m' } } })));
+    expectGolden(
+      'job-options',
+      buildScoringJob(scoringJob('salaries-2024', withPodOptions), champion3, {
+        ...defaults,
+        resources: { requests: { cpu: '250m' } },
+        fileRoots: ['/mnt/datasets'],
+        sourceHosts: ['data.example.com'],
+      }),
+    ));
   it('scheduled run: named and written by its schedule time', () =>
     expectGolden('job-scheduled', buildScoringJob(scoringJob('salaries-nightly', withSchedule), { ...champion3, scheduledTime: new Date('2026-11-24T03:00:00Z') }, defaults)));
+
+  it('confines file:// inputs to the image data and the training roots, and https:// to the training hosts', () => {
+    const env = (d: ScoringDefaults) => Object.fromEntries(buildScoringJob(scoringJob('s1'), champion3, d).spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env(defaults).ORCHARD_FILE_ROOTS).toBe('["/opt/orchard/data"]');
+    expect(env(defaults).ORCHARD_SOURCE_HOSTS).toBeUndefined();
+    const limited = env({ ...defaults, fileRoots: ['/mnt/datasets'], sourceHosts: ['data.example.com', '*.storage.example.com'] });
+    expect(JSON.parse(limited.ORCHARD_FILE_ROOTS)).toEqual(['/opt/orchard/data', '/mnt/datasets']);
+    expect(JSON.parse(limited.ORCHARD_SOURCE_HOSTS)).toEqual(['data.example.com', '*.storage.example.com']);
+  });
 
   it('is deterministic and owned by its ScoringJob', () => {
     const sj = scoringJob('s1');

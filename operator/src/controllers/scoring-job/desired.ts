@@ -2,7 +2,7 @@
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ScoringJobSpec } from '../../api/v1alpha1/scoring-job.js';
 import type { TaskType } from '../../api/v1alpha1/training-run.js';
-import { childName, CONTAINER_SECURITY_CONTEXT, EXIT_BAD_INPUT, LABELS as TRAINING_LABELS, POD_SECURITY_CONTEXT, TMP_MOUNT, TMP_VOLUME } from '../training-run/desired.js';
+import { childName, CONTAINER_SECURITY_CONTEXT, EXIT_BAD_INPUT, IMAGE_DATA_DIR, LABELS as TRAINING_LABELS, POD_SECURITY_CONTEXT, TMP_MOUNT, TMP_VOLUME } from '../training-run/desired.js';
 
 export interface ScoringJobObject {
   apiVersion?: string;
@@ -16,6 +16,13 @@ export interface ScoringDefaults {
   /** Image with the orchard CLI. */
   image: string;
   serviceAccountName?: string;
+  /**
+   * Directories besides IMAGE_DATA_DIR that file:// inputs may name: the training runs' own
+   * (--trainer-file-roots), so data a run trained on can be scored and nothing else.
+   */
+  fileRoots?: string[];
+  /** Hosts https:// inputs may reach, the training runs' own (--trainer-source-hosts); unset or empty: any. */
+  sourceHosts?: string[];
   /** Retries of each shard (backoffLimitPerIndex) unless the spec sets backoffLimit. */
   backoffLimit: number;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -95,6 +102,9 @@ export function buildScoringJob(sj: ScoringJobObject, run: ScoringRun, defaults:
       { name: 'ORCHARD_SCORING_SPEC', value: JSON.stringify({ ...spec, output: { ...spec.output, uri: outputUri } }) },
       { name: 'ORCHARD_MODEL_URI', value: run.model.artifactUri },
       { name: 'ORCHARD_TERMINATION_MESSAGE_PATH', value: '/dev/termination-log' },
+      // A ScoringJob's author picks its inputs: without these an input could be the Pod's service account token.
+      { name: 'ORCHARD_FILE_ROOTS', value: JSON.stringify([IMAGE_DATA_DIR, ...(defaults.fileRoots ?? [])]) },
+      ...(defaults.sourceHosts?.length ? [{ name: 'ORCHARD_SOURCE_HOSTS', value: JSON.stringify(defaults.sourceHosts) }] : []),
     ],
     volumeMounts: [TMP_MOUNT],
     securityContext: CONTAINER_SECURITY_CONTEXT,
