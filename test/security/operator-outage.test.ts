@@ -1,0 +1,108 @@
+// After an API server outage the operator acts again within seconds of the server's return, not
+// after a long watch backoff. The operator reaches the real kube-apiserver through a TCP proxy on
+// loopback that the test takes down (connections reset, then refused: what a restarting API server
+// or a lost load balancer looks like) and brings back; other test files keep the server itself.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TrainingDefaults } from '../../operator/src/controllers/training-run/desired.js';
+import { requestJson } from '../../operator/src/kube/client.js';
+import { kubeConfigFrom, type RawKubeConfig } from '../../operator/src/kube/kubeconfig.js';
+import { startOperator, type RunningOperator } from '../../operator/src/operator.js';
+import { silentLogger } from '../../operator/src/runtime/log.js';
+import { createNamespace, testKubeConfig } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+import { operatorAccess } from '../support/operator-access.js';
+import { eventually } from '../support/wait.js';
+
+const kc = testKubeConfig();
+const defaults: TrainingDefaults = { image: 'orchard:test', artifactRoot: 'gs://orchard-test/runs', backoffLimit: 1, serviceAccountName: 'default' };
+const stop = new AbortController();
+const api = '/apis/orchard.dev/v1alpha1';
+/**
+ * Long enough that a 30 s backoff cap is reached: watch retries after 0.5, 1, 2 … 16 s fall at
+ * about 31.5 s, still inside the outage, and the next would wait 30 s more.
+ */
+const OUTAGE_MS = 34_000;
+/** The 5 s cap, plus the pass and the Job's create. */
+const RECOVERY_BOUND_MS = 8_000;
+let namespace: string;
+let operator: RunningOperator;
+let proxy: TcpProxy;
+
+/** Forwards loopback connections to the API server; down() resets them all and refuses new ones. */
+class TcpProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async up(): Promise<void> {
+    if (this.server) return;
+    const server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => (s === client ? upstream : client).destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => server?.close(resolve));
+  }
+}
+
+async function createRun(name: string) {
+  await requestJson(kc, 'POST', `${api}/namespaces/${namespace}/trainingruns`, {
+    body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec: { ...exampleTrainingRun('salaries.yaml'), modelRef: { name: 'salaries' } } },
+  });
+}
+const job = (name: string) => requestJson(kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`);
+
+beforeAll(async () => {
+  namespace = await createNamespace(kc, 'outage');
+  const { raw } = await operatorAccess();
+  const server = new URL(kc.getCurrentCluster()!.server);
+  proxy = new TcpProxy({ host: server.hostname, port: Number(server.port) });
+  await proxy.up();
+  // The same credentials and CA; only the address is the proxy's (the server's certificate names 127.0.0.1).
+  const proxied: RawKubeConfig = { ...raw, clusters: raw.clusters!.map((c) => ({ ...c, cluster: { ...c.cluster, server: `https://127.0.0.1:${proxy.port}` } })) };
+  operator = await startOperator({ kc: kubeConfigFrom(proxied, 'the operator token through the outage proxy'), namespace, defaults, log: silentLogger, workers: 2 }, stop.signal);
+});
+
+afterAll(async () => {
+  stop.abort();
+  // Passes in flight finish through the proxy.
+  await proxy?.up();
+  await operator?.done;
+  await proxy?.down();
+});
+
+describe('after an API outage', () => {
+  it(`creates the Job of a run made right after the API server returns within ${RECOVERY_BOUND_MS / 1000} s`, async () => {
+    await requestJson(kc, 'POST', `${api}/namespaces/${namespace}/registeredmodels`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'salaries' }, spec: { task: 'Regression', serving: { mode: 'None' } } },
+    });
+    await createRun('before');
+    await eventually('the Job of the run made before the outage', () => job('before-train'));
+
+    await proxy.down();
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await proxy.up();
+    const back = Date.now();
+    await createRun('after');
+    await eventually('the Job of the run made after the outage', () => job('after-train'), 40_000);
+    const recovery = Date.now() - back;
+    process.stdout.write(`outage ${OUTAGE_MS / 1000} s: the Job came ${recovery} ms after the API server returned\n`);
+    expect(recovery).toBeLessThan(RECOVERY_BOUND_MS);
+  }, 120_000);
+});
