@@ -4,7 +4,7 @@
 // model's reference profile.
 import type { Storage } from '@google-cloud/storage';
 import type { ScoringJobSpec } from '../api/v1alpha1/scoring-job.js';
-import { readSource } from '../artifacts/sources.js';
+import { readSource, type SourceLimits } from '../artifacts/sources.js';
 import { publishArtifacts, readArtifact, readManifest } from '../artifacts/store.js';
 import { DriftCounter, driftPrediction, type DriftCounts } from '../drift/counts.js';
 import { createSession, runModel } from '../export/onnx-runner.js';
@@ -38,6 +38,8 @@ export interface ScoreOptions {
   shard: number;
   gcs?: Storage;
   fetchCa?: string;
+  /** What inputs may name: in the operator's Pods, its roots and hosts (see sourceLimits); unset, anything. */
+  limits?: SourceLimits;
   log?: (line: string) => void;
 }
 
@@ -81,7 +83,7 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   const probabilities: number[] = [];
 
   for (const source of spec.input.sources) {
-    const table = await readSource(source, { ...store, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
+    const table = await readSource(source, { ...store, ...options.limits, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
     const reader = tableRowReader(table.columns);
     const missing = [...passthrough, ...(labelColumn ? [labelColumn] : [])].filter((c) => !table.columns.includes(c));
     if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${table.source}`);

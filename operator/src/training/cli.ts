@@ -7,7 +7,7 @@
 //   --to URI         publish: artifact location, file:///… or gs://… (default spec.artifactUri)
 //   --data-root DIR  read file:///opt/orchard/data/… from DIR instead (running the examples outside the image)
 //
-// In the operator's Pods, ORCHARD_FILE_ROOTS (directories file:// sources must lie under) and
+// In the operator's Pods (training and batch scoring), ORCHARD_FILE_ROOTS (directories file:// sources must lie under) and
 // ORCHARD_SOURCE_HOSTS (hosts https:// sources may reach) limit what a spec may read: a JSON array
 // or a comma-separated list each; unset, no limit.
 import { existsSync, writeFileSync } from 'node:fs';
@@ -195,7 +195,7 @@ async function score(): Promise<number> {
     const spec = parsed.data;
     const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
     const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));
-    await report(await scoreShard({ spec, modelUri, shard, log, ...(needsGcs ? { gcs: makeStorage() } : {}) }), log);
+    await report(await scoreShard({ spec, modelUri, shard, log, limits: sourceLimits(process.env), ...(needsGcs ? { gcs: makeStorage() } : {}) }), log);
     return 0;
   } catch (err) {
     return fail('score', err);
