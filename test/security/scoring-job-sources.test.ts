@@ -120,6 +120,21 @@ describe("a ScoringJob shard's file:// inputs", () => {
   }, 120_000);
 });
 
+describe("a ScoringJob shard's rejected rows", () => {
+  // Inside the roots: a file the cluster's admin allowed still reaches status only as rows' reasons.
+  it('are reported without quoting a long cell, as a KEY=value secrets file read as data would be', async () => {
+    const path = join(dataRoot, 'secrets.env');
+    writeFileSync(path, Array.from({ length: 5 }, (_, i) => `${SECRET.slice(0, 60)}${i}=KEY_${i}`).join('\n'));
+    const source = { uri: 'file:///opt/orchard/data/secrets.env', format: 'Csv', csv: { delimiter: '=', header: 'Absent', columns: ['work_year', 'job_title'] } };
+    const run = await scoreWith('cells', source);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(run.termination).not.toContain(SECRET.slice(0, 30));
+    const summary = JSON.parse(run.termination);
+    expect(summary).toMatchObject({ rows: 0, rejected: 5 });
+    expect(summary.errors).toEqual([1, 2, 3].map((n) => `file://${dataRoot}/secrets.env row ${n}: work_year: <61 characters> is not a number (send a decimal number, or map the value with valueMap)`));
+  }, 60_000);
+});
+
 describe("a ScoringJob shard's https:// inputs", () => {
   const hosts: ScoringDefaults = { ...operatorDefaults, sourceHosts: ['localhost'] };
   const localhost = () => `https://localhost:${new URL(server.url).port}`;

@@ -2,6 +2,7 @@
 // scorer and batch scoring, so a value is encoded the same way everywhere.
 import type { Feature, FeatureSpec } from '../api/v1alpha1/features.js';
 import type { TaskType } from '../api/v1alpha1/training-run.js';
+import { quoteFileText } from '../artifacts/errors.js';
 import { INPUT_SCHEMA_VERSION, type InputSchema, type ModelInput } from './schema.js';
 
 /** A cell as it arrives: text from a file, or a JSON value from a request. */
@@ -72,13 +73,10 @@ export function numericValue(value: RawValue, field: string): number {
   const text = value.trim();
   const n = text === '' ? Number.NaN : Number(text);
   if (!Number.isFinite(n) || /^0x/i.test(text)) {
-    throw new FeatureError(field, `${field}: "${truncate(value)}" is not a number (send a decimal number, or map the value with valueMap)`);
+    // Quoted as data-file text: batch scoring and training read the value from a file that may hold a secret.
+    throw new FeatureError(field, `${field}: ${quoteFileText(value)} is not a number (send a decimal number, or map the value with valueMap)`);
   }
   return n;
-}
-
-function truncate(text: string): string {
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 export function splitLabels(value: RawValue, separator: string): string[] {
