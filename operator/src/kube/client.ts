@@ -13,6 +13,13 @@ export { loadKubeConfig, type KubeConfig } from './kubeconfig.js';
 
 export const FIELD_MANAGER = 'orchard';
 
+/**
+ * How long one request may wait for its whole answer. A connection to a server that stopped
+ * answering (a partition, a frozen process) otherwise holds a worker until the kernel gives up,
+ * many minutes later; a timed-out pass is retried with backoff like any failure.
+ */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 /** An error answer of the API server, with its metav1.Status body. */
 export class ApiError extends Error {
   constructor(readonly code: number, readonly body: unknown, message: string) {
@@ -67,14 +74,27 @@ export async function requestJson(
   kc: KubeConfig,
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
   path: string,
-  { body, contentType = 'application/json', accept = 'application/json', signal }: { body?: unknown; contentType?: string; accept?: string; signal?: AbortSignal } = {},
+  {
+    body,
+    contentType = 'application/json',
+    accept = 'application/json',
+    signal,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  }: { body?: unknown; contentType?: string; accept?: string; signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<any> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: OutgoingHttpHeaders = { accept, ...(payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}) };
-  const res = await openRequest(kc, method, path, { headers, body: payload, signal });
+  const timeout = AbortSignal.timeout(timeoutMs);
   let text = '';
-  res.setEncoding('utf8');
-  for await (const chunk of res) text += chunk;
+  let res: IncomingMessage;
+  try {
+    res = await openRequest(kc, method, path, { headers, body: payload, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    res.setEncoding('utf8');
+    for await (const chunk of res) text += chunk;
+  } catch (err) {
+    if (timeout.aborted && !signal?.aborted) throw new Error(`${method} ${path.split('?')[0]}: no answer within ${timeoutMs / 1000} s`, { cause: err });
+    throw err;
+  }
   const parsed = text ? safeJson(text) : undefined;
   const code = res.statusCode ?? 0;
   if (code >= 200 && code < 300) return parsed;
