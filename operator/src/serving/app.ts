@@ -26,7 +26,8 @@ export interface ScoringAppOptions {
   maxBodyBytes: number;
   /**
    * Body bytes all requests together may hold at once. A body costs up to ~6 times its size while
-   * it is read, decoded and parsed (see docs/serving-limits.md); past the budget a request gets 503.
+   * it is read, decoded and parsed (see docs/serving-limits.md); past the budget a request gets 413
+   * with Retry-After.
    */
   bodyBudgetBytes: number;
   drift?: DriftSender;
@@ -58,6 +59,9 @@ class BodyBudget {
   }
 }
 
+/** A body refused for the budget, not for itself: the same request fits a moment later. */
+class BudgetError extends RequestError {}
+
 /** A request whose body is being read: the clientError handler fails it when its socket times out. */
 interface BodyRead {
   fail(err: RequestError): void;
@@ -85,7 +89,9 @@ function checkContentType(header: string | undefined): void {
  */
 function readJson(req: IncomingMessage, limit: number, budget: BodyBudget, lease: { held: number }, reads: WeakMap<object, BodyRead>): Promise<unknown> {
   const tooLarge = new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
-  const busy = new RequestError(503, 'request body: the scorer holds as many request bodies as its memory allows: retry shortly, or send fewer rows per request');
+  // 413, not 503: RFC 9110 gives 413 a Retry-After for a temporary condition, and a flood of big
+  // bodies is the client side's doing; a 5xx would page whoever watches OrchardScoringErrors.
+  const busy = new BudgetError(413, 'request body: the scorer holds as many request bodies as its memory allows: retry shortly, or send fewer rows per request');
   return new Promise((resolve, reject) => {
     const header = req.headers['content-length'];
     const declared = header === undefined ? undefined : Number(header);
@@ -204,7 +210,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   const failure = (err: unknown, where: Record<string, unknown>) => {
     const status = statusOf(err);
     if (status === CLIENT_CLOSED) options.log('client closed the connection before the answer', { ...where, status });
-    else if (status >= 500 && status !== 503) options.log('request failed', { ...where, error: (err as Error)?.stack ?? String(err) });
+    else if (status >= 500) options.log('request failed', { ...where, error: (err as Error)?.stack ?? String(err) });
     return { status, message: messageOf(err) };
   };
   const app = express();
@@ -286,6 +292,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     let text: string;
     let version: number | undefined;
     const lease = { held: 0 };
+    let failedBusy = false;
     try {
       checkContentType(req.headers['content-type']);
       const body = await readJson(req, options.maxBodyBytes, budget, lease, reads);
@@ -293,6 +300,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       text = JSON.stringify(await route.answer(model, body));
       version = model.version;
     } catch (err) {
+      failedBusy = err instanceof BudgetError;
       const failed = failure(err, { route: route.route });
       status = failed.status;
       text = JSON.stringify({ error: failed.message });
@@ -301,7 +309,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
     if (version !== undefined) headers[VERSION_HEADER] = String(version);
-    if (status === 503) headers['retry-after'] = '1';
+    if (failedBusy) headers['retry-after'] = '1';
     // A body the server stopped reading (timed out) leaves the connection mid-request: close it.
     if (state.draining || status === 408) headers.connection = 'close';
     if (res.destroyed) {
