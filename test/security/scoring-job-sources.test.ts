@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,8 +42,7 @@ interface Run {
  * One shard of a ScoringJob reading `source`, run as `orchard score` with the container env of the
  * Job the operator builds (image paths mapped to this directory as the local node agent maps them).
  */
-async function scoreWith(name: string, source: Record<string, unknown>, defaults: ScoringDefaults = operatorDefaults): Promise<Run> {
-  const outputUri = pathToFileURL(join(dir, 'scores', name)).href;
+async function scoreWith(name: string, source: Record<string, unknown>, defaults: ScoringDefaults = operatorDefaults, outputUri = pathToFileURL(join(dir, 'scores', name)).href): Promise<Run> {
   const spec = scoringJobSpec.parse({ modelRef: { name: 'salaries' }, input: { sources: [source] }, output: { uri: outputUri, passthroughColumns: ['work_year'] } });
   const job = buildScoringJob({ metadata: { name, namespace: 'ml', uid: '7d2f9c1a-3b4e-4f5a-8c6d-9e0f1a2b3c4d' }, spec }, { model: { version: 1, artifactUri: modelUri, task: 'Regression' } }, defaults);
   const paths = { '/opt/orchard/data': dataRoot };
@@ -118,6 +117,28 @@ describe("a ScoringJob shard's file:// inputs", () => {
     const allowed = await scoreWith('mounted', { uri }, { ...operatorDefaults, fileRoots: [mounted] });
     expect({ code: allowed.code, stderr: allowed.stderr }).toEqual({ code: 0, stderr: '' });
   }, 120_000);
+});
+
+describe("a ScoringJob shard's file:// output", () => {
+  // Outputs are not confined to roots: publishing never replaces what exists, which this holds to.
+  it('cannot overwrite a file the Pod can write, and adds only its own shard directory to one that exists', async () => {
+    const input = { uri: 'file:///opt/orchard/data/salaries/salaries.csv' };
+    const onToken = await scoreWith('onto-token', input, operatorDefaults, pathToFileURL(tokenPath).href);
+    expect(onToken.code).toBe(2);
+    expect(onToken.termination).toMatch(/^orchard score: cannot publish to file:\/\/.*\/token\/shard-00000-of-00001\/: .*; nothing was published$/);
+    expect(readFileSync(tokenPath, 'utf8')).toBe(SECRET);
+
+    const data = join(dataRoot, 'salaries');
+    const before = readdirSync(data).sort();
+    const intoData = await scoreWith('into-data', input, operatorDefaults, pathToFileURL(dataRoot).href);
+    expect(intoData.code).toBe(0);
+    expect(readdirSync(data).sort()).toEqual(before);
+    expect(readdirSync(dataRoot).sort()).toEqual(['salaries', 'shard-00000-of-00001']);
+    const again = await scoreWith('into-data-again', input, operatorDefaults, pathToFileURL(dataRoot).href);
+    expect(again.code).toBe(2);
+    expect(again.termination).toMatch(/shard-00000-of-00001\/ is already published \(it has manifest\.json\) and artifacts are never overwritten: publish to a new location$/);
+    rmSync(join(dataRoot, 'shard-00000-of-00001'), { recursive: true });
+  }, 60_000);
 });
 
 describe("a ScoringJob shard's rejected rows", () => {

@@ -100,8 +100,14 @@ function checkNames(files: ArtifactFile[]): void {
 async function publishLocal(location: Extract<Location, { kind: 'file' }>, files: ArtifactFile[]): Promise<void> {
   const { uri, dir } = location;
   if (existsSync(join(dir, MANIFEST))) throw alreadyPublished(uri);
-  await mkdir(dirname(dir), { recursive: true });
-  const staging = await mkdtemp(`${dir}.publishing-`);
+  let staging: string;
+  try {
+    await mkdir(dirname(dir), { recursive: true });
+    staging = await mkdtemp(`${dir}.publishing-`);
+  } catch (err) {
+    // A location under a file, or in a directory the Pod may not write, is the spec's to fix: no retry.
+    throw new DataError(`cannot publish to ${uri}: ${(err as Error).message}; nothing was published`, { cause: err });
+  }
   try {
     for (const file of files) await writeDurably(join(staging, file.name), file.bytes);
     // rename(2) replaces an empty directory and fails on a non-empty one, so nothing is overwritten
