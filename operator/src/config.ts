@@ -20,13 +20,13 @@ export const operatorConfig = z.object({
     .optional()
     .transform((v) => (v ?? '').split(',').map((p) => p.trim()).filter(Boolean))
     .refine((roots) => roots.every((p) => p.startsWith('/')), 'must be comma-separated absolute paths, such as /mnt/datasets')
-    .describe('Comma-separated directories (volumes) training Pods may read file:// sources from, besides the image data in /opt/orchard/data.'),
+    .describe('Comma-separated directories (volumes) training and batch scoring Pods may read file:// sources from, besides the image data in /opt/orchard/data.'),
   trainerSourceHosts: z
     .string()
     .optional()
     .transform((v) => (v ?? '').split(',').map((h) => h.trim()).filter(Boolean))
     .refine((hosts) => hosts.every((h) => /^(\*\.)?[A-Za-z0-9.:[\]-]+$/.test(h)), 'must be comma-separated host names, such as data.example.com or *.example.com')
-    .describe('Comma-separated hosts https:// data sources of training runs may reach (*.example.com for subdomains); any host when unset.'),
+    .describe('Comma-separated hosts https:// data sources of training runs and ScoringJobs may reach (*.example.com for subdomains); any host when unset.'),
   scorerServiceAccount: z.string().optional().describe('ServiceAccount for scoring Pods (online and batch) when the resource names none.'),
   // The default of spec.serving.autoscaling, with that field's bounds.
   scorerAutoscaling: z
