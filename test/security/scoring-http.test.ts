@@ -4,22 +4,37 @@
 // cannot hold. Each answer is a 4xx JSON error naming the input and the fix, never a 5xx. A real
 // scorer on loopback, a model trained from the shipped salaries example, raw sockets as clients.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startScorer, type RunningScorer, type ScorerLimits } from '../../operator/src/serving/server.js';
 import { trainExample, type TrainedModel } from '../support/models.js';
 import { eventually } from '../support/wait.js';
 
 let dir: string;
 let model: TrainedModel;
+/** The same model with remote_ratio read through a valueMap ("half" → 50), the way a user's spec may map text. */
+let mappedUri: string;
 const scorers: RunningScorer[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'orchard-scoring-http-'));
   model = await trainExample('salaries.yaml', dir);
+  const mapped = join(dir, 'mapped');
+  await cp(fileURLToPath(model.uri), mapped, { recursive: true });
+  const schema = JSON.parse(await readFile(join(mapped, 'input-schema.json'), 'utf8'));
+  schema.features.columns.find((f: { name: string }) => f.name === 'remote_ratio').valueMap = { none: '0', half: '50', full: '100' };
+  const bytes = JSON.stringify(schema);
+  await writeFile(join(mapped, 'input-schema.json'), bytes);
+  // Published as such: the manifest records the changed schema's digest.
+  const manifest = JSON.parse(await readFile(join(mapped, 'manifest.json'), 'utf8'));
+  manifest.files.find((f: { name: string }) => f.name === 'input-schema.json').sha256 = createHash('sha256').update(bytes).digest('hex');
+  await writeFile(join(mapped, 'manifest.json'), JSON.stringify(manifest));
+  mappedUri = `file://${mapped}/`;
 }, 240_000);
 
 afterAll(async () => {
@@ -33,9 +48,9 @@ interface Scorer {
   logs: { msg: string; fields: Record<string, unknown> }[];
 }
 
-async function scorer(limits: Partial<ScorerLimits> = {}, maxBodyBytes = 1 << 20): Promise<Scorer> {
+async function scorer(limits: Partial<ScorerLimits> = {}, maxBodyBytes = 1 << 20, modelUri = model.uri): Promise<Scorer> {
   const logs: Scorer['logs'] = [];
-  const s = await startScorer({ model: 'salaries', version: 1, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes, port: 0 }, { host: '127.0.0.1', log: (msg, fields = {}) => logs.push({ msg, fields }), limits });
+  const s = await startScorer({ model: 'salaries', version: 1, modelUri, maxBatchRows: 100, maxBodyBytes, port: 0 }, { host: '127.0.0.1', log: (msg, fields = {}) => logs.push({ msg, fields }), limits });
   scorers.push(s);
   return { port: (s.server.address() as { port: number }).port, scorer: s, logs };
 }
@@ -79,8 +94,10 @@ const V2 = '/v2/models/salaries/infer';
 
 describe('the scorer under hostile HTTP', () => {
   it('answers a value or field named like an Object.prototype member as data or as a 400 naming the field, never a 500', async () => {
-    const { port, scorer: s } = await scorer();
+    const { port, scorer: s } = await scorer({}, 1 << 20, mappedUri);
     const good = model.records[0]!;
+    const half = await post(port, V1, JSON.stringify({ instances: [{ ...good, remote_ratio: 'half' }, { ...good, remote_ratio: 50 }] }));
+    expect(half.json.predictions[0]).toBe(half.json.predictions[1]);
     for (const name of PROTOTYPE_NAMES) {
       const numeric = await post(port, V1, JSON.stringify({ instances: [{ ...good, remote_ratio: name }] }));
       expect([numeric.status, numeric.json.error]).toEqual([400, `instances[0].remote_ratio: "${name}" is not a number (send a decimal number, or map the value with valueMap)`]);
