@@ -51,16 +51,27 @@ export interface RunningOperator {
 export async function startOperator(options: OperatorOptions, signal: AbortSignal): Promise<RunningOperator> {
   const { kc, log, metrics } = options;
   const scope = options.namespace ? `/namespaces/${options.namespace}` : '';
-  const onError = (what: string) => (err: unknown, retryInMs: number) => log.error('watch failed; restarting', { informer: what, err, retryInMs });
-  const managed = `${LABELS.managedBy}=orchard`;
-  const runs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/trainingruns`, { onError: onError('trainingruns') });
-  const models = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/registeredmodels`, { onError: onError('registeredmodels') });
-  const jobs = makeInformer<any>(kc, `/apis/batch/v1${scope}/jobs`, { labelSelector: managed, onError: onError('jobs') });
-  const pods = makeInformer<any>(kc, `/api/v1${scope}/pods`, { labelSelector: managed, onError: onError('pods') });
-  const deployments = makeInformer<any>(kc, `/apis/apps/v1${scope}/deployments`, { labelSelector: managed, onError: onError('deployments') });
-  const services = makeInformer<any>(kc, `/api/v1${scope}/services`, { labelSelector: managed, onError: onError('services') });
-  const autoscalers = makeInformer<any>(kc, `/apis/autoscaling/v2${scope}/horizontalpodautoscalers`, { labelSelector: managed, onError: onError('horizontalpodautoscalers') });
-  const scoringJobs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/scoringjobs`, { onError: onError('scoringjobs') });
+  // Keys whose passes failed while the API server was away are retried as soon as it is back,
+  // not after their backoff (which grows to minutes over a long outage).
+  const controllers: Controller[] = [];
+  const onRecovered = (what: string) => () => {
+    const retried = controllers.reduce((n, c) => n + c.queue.retryFailedNow(), 0);
+    log.info('watch recovered', { informer: what, retried });
+  };
+  const watching = (what: string, options: { labelSelector?: string } = {}) => ({
+    ...options,
+    onError: (err: unknown, retryInMs: number) => log.error('watch failed; restarting', { informer: what, err, retryInMs }),
+    onRecovered: onRecovered(what),
+  });
+  const managed = { labelSelector: `${LABELS.managedBy}=orchard` };
+  const runs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/trainingruns`, watching('trainingruns'));
+  const models = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/registeredmodels`, watching('registeredmodels'));
+  const jobs = makeInformer<any>(kc, `/apis/batch/v1${scope}/jobs`, watching('jobs', managed));
+  const pods = makeInformer<any>(kc, `/api/v1${scope}/pods`, watching('pods', managed));
+  const deployments = makeInformer<any>(kc, `/apis/apps/v1${scope}/deployments`, watching('deployments', managed));
+  const services = makeInformer<any>(kc, `/api/v1${scope}/services`, watching('services', managed));
+  const autoscalers = makeInformer<any>(kc, `/apis/autoscaling/v2${scope}/horizontalpodautoscalers`, watching('horizontalpodautoscalers', managed));
+  const scoringJobs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/scoringjobs`, watching('scoringjobs'));
   const informers = [runs, models, jobs, pods, deployments, services, autoscalers, scoringJobs];
 
   const now = options.now ?? (() => new Date());
@@ -116,6 +127,7 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const registeredModels = new Controller({ name: REGISTERED_MODEL, reconcile: (key) => modelReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
   const trainingRuns = new Controller({ name: TRAINING_RUN, reconcile: (key) => reconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
   const scoring = new Controller({ name: SCORING_JOB, reconcile: (key) => scoringReconciler.reconcile(key), workers: options.workers ?? 4, log, ...(metrics ? { metrics } : {}) });
+  controllers.push(trainingRuns, registeredModels, scoring);
 
   const enqueueRun = (obj: any) => trainingRuns.enqueue(objectKey(obj));
   const enqueueOwner = (obj: any, kind: string, controller: Controller) => {
@@ -158,5 +170,5 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   const done = Promise.all([trainingRuns.run(signal), registeredModels.run(signal), scoring.run(signal)])
     .then(() => undefined)
     .finally(() => informers.forEach((i) => i.stop()));
-  return { informers, controllers: [trainingRuns, registeredModels, scoring], synced: () => informers.every((i) => i.synced()), done };
+  return { informers, controllers, synced: () => informers.every((i) => i.synced()), done };
 }

@@ -266,6 +266,18 @@ describe('informer against the watch protocol', () => {
     expect(watchRetryMs(0, 1)).toBe(400);
   });
 
+  it('reports the recovery once a watch works again after failures, and not before any failure', async () => {
+    api = new FakeApiServer();
+    const kc = await api.start();
+    let recoveries = 0;
+    informer = makeInformer<Obj>(kc, '/api/v1/configmaps', { onRecovered: () => recoveries++ });
+    api.nextWatches.push((res) => res.socket!.destroy(), (res) => res.socket!.destroy());
+    await informer.start();
+    expect(recoveries).toBe(0);
+    await until('the watch', () => api.watching() === 1, 5000);
+    expect(recoveries).toBe(1);
+  });
+
   it('a watch the server ends after its timeout reconnects at once, without an error', async () => {
     api = new FakeApiServer();
     const kc = await api.start();

@@ -23,6 +23,8 @@ export interface InformerOptions {
   /** E.g. `spec.nodeName=n1`: a node agent watches only its own Pods. */
   fieldSelector?: string;
   onError?: (err: unknown, retryInMs: number) => void;
+  /** The first list or watch that works after failures: the API server is back. */
+  onRecovered?: () => void;
   /** How long the server keeps one watch open; when unset, 5–10 minutes at random, as client-go asks. */
   watchTimeoutSeconds?: number;
 }
@@ -63,6 +65,8 @@ class ListWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
   private watchOpenedAt: number | undefined;
   private running: AbortController | undefined;
   private isSynced = false;
+  /** The last attempt failed; the next that works reports the recovery. */
+  private failing = false;
   private markSynced!: () => void;
   private readonly firstList = new Promise<void>((resolve) => (this.markSynced = resolve));
 
@@ -131,6 +135,7 @@ class ListWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
       } catch (err) {
         if (signal.aborted) return;
         if (healthy()) failures = 0;
+        this.failing = true;
         const retryInMs = watchRetryMs(failures);
         failures++;
         this.options.onError?.(err, retryInMs);
@@ -166,6 +171,13 @@ class ListWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
     if (signal.aborted) return;
     this.replace(items);
     this.resourceVersion = resourceVersion;
+    this.recovered();
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.options.onRecovered?.();
   }
 
   private replace(items: T[]): void {
@@ -209,6 +221,7 @@ class ListWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
         throw new ApiError(res.statusCode ?? 0, parseOr(text), `watch ${this.path}: HTTP ${res.statusCode}`);
       }
       this.watchOpenedAt = Date.now();
+      this.recovered();
       let buffered = '';
       try {
         for await (const chunk of res) {

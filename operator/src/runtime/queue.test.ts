@@ -255,6 +255,19 @@ describe('addRateLimited', () => {
     expect(clock.pendingDelays().sort((x, y) => x - y)).toEqual([100, 800]);
   });
 
+  it('retryFailedNow hands out the keys backing off from failures at once, and leaves requeueAfter delays', () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    for (let i = 0; i < 10; i++) queue.addRateLimited('ns/failing');
+    queue.addAfter('ns/scheduled', 60_000);
+    expect(queue.retryFailedNow()).toBe(1);
+    expect(queue.len()).toBe(1);
+    expect(clock.pendingDelays()).toEqual([60_000]);
+    // The failure count stays: if the pass fails again it backs off from where it was.
+    expect(queue.numRequeues('ns/failing')).toBe(10);
+    expect(queue.retryFailedNow()).toBe(0);
+  });
+
   it('keys back off independently and arrive when due', () => {
     const clock = new FakeClock();
     const queue = new WorkQueue({ clock });

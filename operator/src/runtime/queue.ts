@@ -116,6 +116,24 @@ export class WorkQueue {
     this.requeues.delete(key);
   }
 
+  /**
+   * Hands out now every key waiting out a failure's backoff, keeping its count: when the API
+   * server is back, a key that failed through the outage should not wait up to minutes more.
+   * Delays asked for by a pass that succeeded (requeueAfter) stay.
+   */
+  retryFailedNow(): number {
+    let retried = 0;
+    for (const key of this.requeues.keys()) {
+      const pending = this.delayed.get(key);
+      if (!pending) continue;
+      this.clock.clearTimeout(pending.timer);
+      this.delayed.delete(key);
+      this.add(key);
+      retried++;
+    }
+    return retried;
+  }
+
   numRequeues(key: string): number {
     return this.requeues.get(key) ?? 0;
   }
