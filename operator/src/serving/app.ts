@@ -373,7 +373,10 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     return out;
   }
 
+  /** Each connection's latest request: an error mid-body belongs to a request already counted. */
+  const latest = new WeakMap<object, IncomingMessage>();
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    latest.set(req.socket, req);
     if (req.method === 'POST' && req.url) {
       const q = req.url.indexOf('?');
       const path = q < 0 ? req.url : req.url.slice(0, q);
@@ -397,7 +400,9 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       if (gone) return void socket.destroy();
     }
     if (gone) {
-      if (err.code === 'HPE_INVALID_EOF_STATE') metrics.observeRequest('other', CLIENT_CLOSED, 0);
+      // Closed mid-headers: a request that reached no route, still one a client gave up on.
+      const last = latest.get(socket);
+      if (err.code === 'HPE_INVALID_EOF_STATE' && (!last || last.complete)) metrics.observeRequest('other', CLIENT_CLOSED, 0);
       return void socket.destroy();
     }
     const status = timedOut ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
