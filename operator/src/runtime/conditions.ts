@@ -30,5 +30,5 @@ export function findCondition(conditions: Condition[] | undefined, type: string)
  */
 export function setStalledCondition<C extends Condition[] | undefined>(conditions: C, stalled: { reason: string; message: string } | undefined, generation: number, now: Date): C | Condition[] {
   if (!stalled) return conditions?.some((c) => c.type === 'Stalled') ? conditions.filter((c) => c.type !== 'Stalled') : conditions;
-  return setCondition(conditions, { type: 'Stalled', status: 'True', ...stalled, observedGeneration: generation }, now);
+  return setCondition(conditions, { type: 'Stalled', status: 'True', reason: stalled.reason, message: stalled.message, observedGeneration: generation }, now);
 }

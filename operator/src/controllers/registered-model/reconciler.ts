@@ -84,7 +84,8 @@ export class RegisteredModelReconciler {
     const parsed = registeredModelSpec.safeParse(raw.spec);
     if (!parsed.success) {
       const message = `${describeIssue(parsed.error)}; fix the spec`;
-      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions: condition(previous, 'Ready', { status: 'False', reason: 'InvalidSpec', message }) });
+      const conditions = setStalledCondition(condition(previous, 'Ready', { status: 'False', reason: 'InvalidSpec', message }), { reason: 'InvalidSpec', message }, generation, now);
+      await this.writeStatus(raw, { ...previous, observedGeneration: generation, conditions });
       return; // an invalid spec does not fix itself: no retry until it changes
     }
     const model: RegisteredModelObject = { metadata: raw.metadata, spec: parsed.data };

@@ -172,6 +172,11 @@ describe('computeScoringJobStatus', () => {
     expect(after).toEqual(done);
   });
 
+  it('is Stalled (kstatus) on an invalid spec', () => {
+    const invalid = computeScoringJobStatus({ ...base, ...cases[0]![1] });
+    expect(invalid.conditions!.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidSpec', message: expect.stringMatching(/minute 61/) });
+  });
+
   it('is Stalled (kstatus) while the API server refuses the Job, and no longer once a Job runs', () => {
     const rejected = computeScoringJobStatus({ ...base, ...cases.find((c) => c[0] === 'Job rejected by an admission policy')![1] });
     expect(rejected.conditions!.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'ChildRejected', observedGeneration: 2 });

@@ -114,8 +114,9 @@ export function computeScoringJobStatus(o: Observed): ScoringJobStatus {
   };
   const lastScheduleTime = o.schedule?.lastScheduleTime ? rfc3339(o.schedule.lastScheduleTime) : prev.lastScheduleTime;
   const finish = (): ScoringJobStatus => {
-    const stalled = o.rejected ? { reason: Reason.ChildRejected, message: rejectionMessage(o.rejected) } : undefined;
-    if (stalled) condition = { status: 'False', ...stalled };
+    if (o.rejected) condition = { status: 'False', reason: Reason.ChildRejected, message: rejectionMessage(o.rejected) };
+    // Nothing runs until someone changes the spec.
+    const stalled = (o.rejected || o.invalidSpec) && condition ? { reason: condition.reason, message: condition.message } : undefined;
     let conditions: Condition[] = condition
       ? setCondition(prev.conditions, { type: 'Succeeded', ...condition, observedGeneration: o.generation }, o.now)
       : (prev.conditions ?? []);

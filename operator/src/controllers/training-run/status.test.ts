@@ -104,6 +104,11 @@ describe('computeTrainingRunStatus', () => {
     expect(between).toEqual(training);
   });
 
+  it('is Stalled (kstatus) on an invalid spec', () => {
+    const invalid = computeTrainingRunStatus({ ...base, ...cases[0]![1] });
+    expect(invalid.conditions!.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidSpec', message: expect.stringMatching(/columns\[0\]\.type/) });
+  });
+
   it('is Stalled (kstatus) while the API server refuses the Job, and no longer once the Job exists', () => {
     const rejected = computeTrainingRunStatus({ ...base, ...cases.find((c) => c[0] === 'Job rejected by the API server')![1] });
     const stalled = rejected.conditions!.find((c) => c.type === 'Stalled');

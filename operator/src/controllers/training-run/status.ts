@@ -116,8 +116,9 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
   };
 
   if (o.invalidSpec) {
-    succeeded('False', Reason.InvalidSpec, `${o.invalidSpec}; fix the spec (the run will not start until then)`);
-    return { ...status, conditions: conditions! };
+    const message = `${o.invalidSpec}; fix the spec (the run will not start until then)`;
+    succeeded('False', Reason.InvalidSpec, message);
+    return { ...status, conditions: setStalledCondition(conditions!, { reason: Reason.InvalidSpec, message }, o.generation, o.now) };
   }
   const job = o.job;
   if (job?.metadata?.name) status.jobName = job.metadata.name;
