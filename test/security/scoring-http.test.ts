@@ -144,6 +144,9 @@ describe('the scorer under hostile HTTP', () => {
     await eventually('the budget to free', async () => (await post(port, V1, body)).status === 200, 5000, 20);
     const tooLarge = await post(port, V1, ' '.repeat(200_001));
     expect([tooLarge.status, tooLarge.headers['retry-after'], tooLarge.json.error]).toEqual([413, undefined, 'request body: over the limit of 200000 bytes: send fewer rows per request']);
+    // Within the byte limit, but more values than any legal request holds: refused before it is parsed.
+    const values = await post(port, V2, `{"inputs": [{"name": "work_year", "datatype": "FP64", "shape": [1, 1], "data": [${'0,'.repeat(90_000)}0]}]}`);
+    expect([values.status, values.json.error]).toEqual([413, 'request body: more than 5064 values, more than a request of the largest batch holds: send fewer rows per request']);
     expect((await requestsTotal(s)).filter((r) => r.code.startsWith('5'))).toEqual([]);
   });
 

@@ -87,7 +87,30 @@ function checkContentType(header: string | undefined): void {
  * layers show in profiles; the checks that matter stay. Refused bodies are drained unread, so the
  * connection stays usable and the client reads its answer instead of a reset.
  */
-function readJson(req: IncomingMessage, limit: number, budget: BodyBudget, lease: { held: number }, reads: WeakMap<object, BodyRead>): Promise<unknown> {
+interface BodyLimits {
+  /** Bytes at most. */
+  limit: number;
+  /** Value separators at most: what the largest legal request holds, with room to spare. */
+  maxValues: number;
+  budget: BodyBudget;
+  /** The bytes this request holds of the budget, given back by the caller once it is answered. */
+  lease: { held: number };
+  /** Bodies being read, by socket. */
+  reads: WeakMap<object, BodyRead>;
+}
+
+/**
+ * Counts commas, stopping past `max`: a body's values cost JSON.parse up to 40 bytes each (26
+ * million "0.5," in 100 MiB took a scorer past 1 GiB), so a body with more of them than any
+ * legal request has is refused before it is decoded or parsed. A scan costs ~1 ms per MiB.
+ */
+function countCommas(bytes: Buffer, max: number): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length && n <= max; i++) if (bytes[i] === 44) n++;
+  return n;
+}
+
+function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads }: BodyLimits): Promise<unknown> {
   const tooLarge = new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
   // 413, not 503: RFC 9110 gives 413 a Retry-After for a temporary condition, and a flood of big
   // bodies is the client side's doing; a 5xx would page whoever watches OrchardScoringErrors.
@@ -140,6 +163,9 @@ function readJson(req: IncomingMessage, limit: number, budget: BodyBudget, lease
       let bytes = whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
       whole = undefined;
       chunks = [];
+      if (bytes.length > 65_536 && countCommas(bytes, maxValues) > maxValues) {
+        return settle(new RequestError(413, `request body: more than ${maxValues} values, more than a request of the largest batch holds: send fewer rows per request`));
+      }
       let text = bytes.toString('utf8');
       bytes = Buffer.alloc(0); // the bytes are garbage once decoded: only the text is parsed
       // A byte order mark is legal at the start of UTF-8 JSON; JSON.parse would refuse it.
@@ -227,6 +253,12 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     next();
   });
 
+  // A legal request has at most a value per input (or column, with its key) per row, and each
+  // value may carry a few commas inside its text: four times that, plus the request's own fields.
+  const maxValues = () => {
+    const width = Math.max(...[state.champion, state.challenger?.model].flatMap((m) => (m ? [m.schema.inputs.length, m.columns.length] : [])));
+    return 4 * (options.maxBatchRows + 1) * (width + 2) + 1024;
+  };
   const versions = () => [state.champion.version, ...(state.challenger ? [state.challenger.model.version] : [])];
   /** The model a request names: a version when given, else the champion or, for the canary share, the challenger. */
   const resolve = (name: string, version: string | undefined): ServedModel => {
@@ -295,7 +327,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     let failedBusy = false;
     try {
       checkContentType(req.headers['content-type']);
-      const body = await readJson(req, options.maxBodyBytes, budget, lease, reads);
+      const body = await readJson(req, { limit: options.maxBodyBytes, maxValues: maxValues(), budget, lease, reads });
       const model = resolve(decodeSegment(match[1]!, 'model name'), match[2] === undefined ? undefined : decodeSegment(match[2], 'model version'));
       text = JSON.stringify(await route.answer(model, body));
       version = model.version;
