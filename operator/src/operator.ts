@@ -76,7 +76,7 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
 
   const now = options.now ?? (() => new Date());
   let gcs: Storage | undefined;
-  const record = options.record ?? apiEventRecorder(kc, 'orchard-operator');
+  const record = options.record ?? apiEventRecorder(kc, 'orchard-operator', log);
   const reconciler = new TrainingRunReconciler({
     kc,
     runs,

@@ -37,8 +37,13 @@ const CPU_CAP = 'this namespace allows at most 2 CPUs per container: lower resou
  * one: `reason` Invalid answers 422, Forbidden 403.
  */
 async function capCpu(resource: { group: string; plural: string }, reason: 'Invalid' | 'Forbidden') {
-  const name = `cpu-cap-${resource.plural}-${namespace}`;
   const containers = 'object.spec.template.spec.containers + (has(object.spec.template.spec.initContainers) ? object.spec.template.spec.initContainers : [])';
+  const expression = `(${containers}).all(c, !has(c.resources) || !has(c.resources.requests) || !('cpu' in c.resources.requests) || quantity(c.resources.requests['cpu']).compareTo(quantity('2')) <= 0)`;
+  await denyIn({ ...resource, version: 'v1' }, expression, CPU_CAP, reason);
+}
+
+async function denyIn(resource: { group: string; version: string; plural: string }, expression: string, message: string, reason: 'Invalid' | 'Forbidden') {
+  const name = `deny-${resource.plural}-${namespace}`;
   await requestJson(kc, 'POST', `${admission}/validatingadmissionpolicies`, {
     body: {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -46,14 +51,8 @@ async function capCpu(resource: { group: string; plural: string }, reason: 'Inva
       metadata: { name },
       spec: {
         failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: [resource.group], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: [resource.plural] }] },
-        validations: [
-          {
-            expression: `(${containers}).all(c, !has(c.resources) || !has(c.resources.requests) || !('cpu' in c.resources.requests) || quantity(c.resources.requests['cpu']).compareTo(quantity('2')) <= 0)`,
-            message: CPU_CAP,
-            reason,
-          },
-        ],
+        matchConstraints: { resourceRules: [{ apiGroups: [resource.group], apiVersions: [resource.version], operations: ['CREATE', 'UPDATE'], resources: [resource.plural] }] },
+        validations: [{ expression, message, reason }],
       },
     },
   });
@@ -201,5 +200,17 @@ describe('a child the API server refuses', () => {
       return condition(m, 'Stalled') ? undefined : m;
     });
     expect(condition(fixed, 'Ready').reason).not.toBe('ChildRejected');
+  });
+
+  it('an Event the API server refuses is dropped: it is no verdict on the Job and fails no pass', async () => {
+    await denyIn({ group: '', version: 'v1', plural: 'events' }, 'false', 'no Events in this namespace', 'Invalid');
+    const event = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'probe' }, involvedObject: { kind: 'Pod', name: 'p', namespace }, reason: 'Probe', message: 'probe' };
+    await enforced(`/api/v1/namespaces/${namespace}/events`, event, 422);
+    const before = { rejections: await rejections('trainingrun'), terminal: await passes('trainingrun', 'terminal'), errors: await passes('trainingrun', 'error') };
+    await create('trainingruns', 'TrainingRun', 'salaries-2', { ...exampleTrainingRun('salaries.yaml'), modelRef: { name: 'salaries' } });
+    await eventually('the Job', () => get(`/apis/batch/v1/namespaces/${namespace}/jobs/salaries-2-train`), 10_000);
+    await eventually('a status', async () => condition(await object('trainingruns', 'salaries-2'), 'Succeeded'));
+    expect(condition(await object('trainingruns', 'salaries-2'), 'Succeeded').reason).not.toBe('ChildRejected');
+    expect({ rejections: await rejections('trainingrun'), terminal: await passes('trainingrun', 'terminal'), errors: await passes('trainingrun', 'error') }).toEqual(before);
   });
 });

@@ -231,26 +231,26 @@ export class ScoringJobReconciler {
   }
 
   /** Creates the run's Job, unless the API server refused this very Job before (then says what it said). */
-  private createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<{ done: any } | { rejected: ChildRejection }> {
+  private async createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<{ done: any } | { rejected: ChildRejection }> {
     const { namespace, name } = sj.metadata;
-    return this.rejections.attempt(`${namespace}/${name}`, 'Job', `Job ${namespace}/${job.metadata.name}`, job, () => this.postJob(sj, job));
-  }
-
-  private async postJob(sj: ScoringJobObject, job: Record<string, any>): Promise<any> {
-    const { namespace } = sj.metadata;
-    try {
-      const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+    // Only the create itself: an Event the server refuses is no verdict on the Job.
+    const outcome = await this.rejections.attempt(`${namespace}/${name}`, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
+      try {
+        return await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+      } catch (err) {
+        // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
+        if (isAlreadyExists(err)) return undefined;
+        throw new Error(`create Job ${namespace}/${job.metadata.name}`, { cause: err });
+      }
+    });
+    if ('done' in outcome && outcome.done) {
       this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
       const version = job.metadata.annotations[ANNOTATIONS.modelVersion];
       const shards = job.spec.completions;
-      this.deps.log.info('started run', { controller: CONTROLLER, namespace, name: sj.metadata.name, job: job.metadata.name, model: sj.spec.modelRef.name, version });
+      this.deps.log.info('started run', { controller: CONTROLLER, namespace, name, job: job.metadata.name, model: sj.spec.modelRef.name, version });
       await this.deps.record(eventTarget(sj), 'Normal', 'Started', `started Job ${job.metadata.name}: ${shards} shard${shards === 1 ? '' : 's'} scoring with ${sj.spec.modelRef.name}@${version}`);
-      return created;
-    } catch (err) {
-      // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
-      if (isAlreadyExists(err)) return undefined;
-      throw new Error(`create Job ${namespace}/${job.metadata.name}`, { cause: err });
     }
+    return outcome;
   }
 
   private async deleteJob(sj: ScoringJobObject, name: string, why?: string): Promise<void> {

@@ -105,18 +105,21 @@ export class TrainingRunReconciler {
   private async createJob(key: string, run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<{ done: any } | { rejected: ChildRejection }> {
     const job = buildTrainingJob(run, this.deps.defaults, champion);
     const { namespace } = run.metadata;
-    return this.rejections.attempt(key, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
+    // Only the create itself: an Event the server refuses is no verdict on the Job.
+    const outcome = await this.rejections.attempt(key, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
       try {
-        const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
-        this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
-        await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
-        return created;
+        return await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
       } catch (err) {
         // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
         if (isAlreadyExists(err)) return undefined;
         throw err;
       }
     });
+    if ('done' in outcome && outcome.done) {
+      this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
+      await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
+    }
+    return outcome;
   }
 
   /** Appends the version to the model's status with optimistic concurrency; a 409 re-runs the pass. */
