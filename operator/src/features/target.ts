@@ -3,14 +3,14 @@
 import type { FeatureSpec } from '../api/v1alpha1/features.js';
 import type { TaskType } from '../api/v1alpha1/training-run.js';
 import { quoteFileText } from '../artifacts/errors.js';
-import { FeatureError, numericValue, type RawValue } from './transform.js';
+import { FeatureError, numericValue, ownValue, type RawValue } from './transform.js';
 
 type Target = FeatureSpec['target'];
 
 function mappedLabel(target: Target, value: RawValue): string | null {
   if (value === null || value === undefined || value === '') return null;
   const text = String(value);
-  return target.valueMap?.[text] ?? text;
+  return ownValue(target.valueMap, text) ?? text;
 }
 
 /** Classes in model output order: sorted, except that a binary task puts positiveClass last. */

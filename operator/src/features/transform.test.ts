@@ -99,6 +99,12 @@ describe('target', () => {
     expect(() => classNamesFor('BinaryClassification', t, ['a', 'b', 'c'])).toThrow(/has 3 classes \(a, b, c\), BinaryClassification needs exactly 2/);
   });
 
+  it('maps a label named like an Object.prototype member as the label it is', () => {
+    const mapped = { ...t, valueMap: { yes: 'Y' } };
+    expect(classNamesFor('MulticlassClassification', mapped, ['constructor', 'yes', 'toString'])).toEqual(['Y', 'constructor', 'toString']);
+    expect(labelEncoder('MulticlassClassification', mapped, ['Y', 'constructor', 'toString'])('toString')).toBe(2);
+  });
+
   it('applies scale and log, and inverts them', () => {
     const target = { column: 'salary', transform: 'Log' as const, scale: '1000' };
     const y = labelEncoder('Regression', target, undefined)('85000')!;
