@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
+from xml.sax.saxutils import escape
 
 import catboost
 import numpy as np
@@ -36,6 +37,15 @@ SHAP_ROWS = 2000
 EPS = 1e-15
 # These would fight the progress lines (and CatBoost refuses more than one of them at a time).
 LOGGING_PARAMS = ('verbose', 'logging_level', 'verbose_eval', 'silent')
+# Named CatBoost fields with a fixed set of values (operator/src/api/v1alpha1/training-run.ts).
+NAMED_CHOICES = {
+    'growPolicy': ('SymmetricTree', 'Depthwise', 'Lossguide'),
+    'autoClassWeights': ('None', 'Balanced', 'SqrtBalanced'),
+    'bootstrapType': ('Bayesian', 'Bernoulli', 'MVS', 'No'),
+}
+CALIBRATION_BINS = 10
+# More bars than this make an unreadable chart; shap.json keeps every feature.
+IMPORTANCE_BARS = 30
 
 
 class InputError(Exception):
@@ -86,6 +96,12 @@ def load_dataset(path: Path) -> dict[str, Any]:
     for key in ('earlyStoppingRounds', 'oneHotMaxSize', 'maxCtrComplexity', 'borderCount'):
         need(cb.get(key) is None or is_int(cb[key]), f'"catboost.{key}" must be an integer')
     need(cb.get('lossFunction') is None or isinstance(cb['lossFunction'], str), '"catboost.lossFunction" must be a string')
+    for key, choices in NAMED_CHOICES.items():
+        need(cb.get(key) is None or cb[key] in choices, f'"catboost.{key}" must be one of {", ".join(choices)}')
+    need(cb.get('evalMetric') is None or isinstance(cb['evalMetric'], str), '"catboost.evalMetric" must be a string')
+    need(cb.get('maxLeaves') is None or is_int(cb['maxLeaves']), '"catboost.maxLeaves" must be an integer')
+    for key in ('subsample', 'baggingTemperature'):
+        need(cb.get(key) is None or is_number(cb[key]), f'"catboost.{key}" must be a number')
     extra = cb.get('extra', {})
     need(isinstance(extra, dict) and all(isinstance(v, str) for v in extra.values()), '"catboost.extra" must map names to strings')
     compute = ds.get('compute')
@@ -216,7 +232,10 @@ def training_params(ds: dict[str, Any], has_validation: bool) -> dict[str, Any]:
         'use_best_model': has_validation and cb.get('earlyStoppingRounds') is not None,
     }
     for key, name in (('learningRate', 'learning_rate'), ('l2LeafReg', 'l2_leaf_reg'), ('oneHotMaxSize', 'one_hot_max_size'),
-                      ('maxCtrComplexity', 'max_ctr_complexity'), ('borderCount', 'border_count')):
+                      ('maxCtrComplexity', 'max_ctr_complexity'), ('borderCount', 'border_count'),
+                      ('growPolicy', 'grow_policy'), ('maxLeaves', 'max_leaves'), ('autoClassWeights', 'auto_class_weights'),
+                      ('evalMetric', 'eval_metric'), ('bootstrapType', 'bootstrap_type'), ('subsample', 'subsample'),
+                      ('baggingTemperature', 'bagging_temperature')):
         if cb.get(key) is not None:
             params[name] = cb[key]
     if has_validation and cb.get('earlyStoppingRounds') is not None:
@@ -306,6 +325,10 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, top_fraction: float) -> dict[st
     predicted = p > 0.5  # CatBoost's own class: raw score > 0
     tp = int(np.sum(predicted & pos))
     out['Accuracy'] = float(np.mean(predicted == pos))
+    if predicted.any():  # undefined, not 0, when nothing is predicted positive
+        out['Precision'] = tp / int(predicted.sum())
+    if npos > 0:
+        out['Recall'] = tp / npos
     if 2 * tp + int(np.sum(predicted != pos)) > 0:
         out['F1'] = 2 * tp / (2 * tp + int(np.sum(predicted != pos)))
     k = min(n, max(1, math.ceil(top_fraction * n - 1e-9)))  # - 1e-9: 0.07 * 100 is 7.000000000000001
@@ -319,7 +342,195 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, top_fraction: float) -> dict[st
 
 def multiclass_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     p_true = np.clip(proba[np.arange(len(y)), y], EPS, 1.0)
-    return {'Accuracy': float(np.mean(np.argmax(proba, axis=1) == y)), 'LogLoss': float(-np.mean(np.log(p_true)))}
+    per_class = class_scores(confusion_matrix(y, predicted_classes(proba), proba.shape[1]))
+    return {'Accuracy': float(np.mean(np.argmax(proba, axis=1) == y)), 'LogLoss': float(-np.mean(np.log(p_true))),
+            **macro_scores(per_class)}
+
+
+def predicted_classes(proba: np.ndarray) -> np.ndarray:
+    """The class CatBoost predicts: p > 0.5 for binary (ties go negative), the first most probable otherwise."""
+    return (proba[:, 1] > 0.5).astype(np.int64) if proba.shape[1] == 2 else np.argmax(proba, axis=1)
+
+
+def confusion_matrix(y: np.ndarray, predicted: np.ndarray, classes: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """[true class, predicted class] → count (or summed weight)."""
+    cm = np.zeros((classes, classes), dtype=np.float64)
+    np.add.at(cm, (y, predicted), 1.0 if weights is None else weights)
+    return cm
+
+
+def class_scores(cm: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall and F1 of each class against the rest; 0 where a class is never predicted or absent."""
+    out = []
+    for c in range(cm.shape[0]):
+        tp, support, predicted = float(cm[c, c]), float(cm[c].sum()), float(cm[:, c].sum())
+        out.append({'precision': tp / predicted if predicted > 0 else 0.0, 'recall': tp / support if support > 0 else 0.0,
+                    'f1': 2 * tp / (support + predicted) if support + predicted > 0 else 0.0, 'support': support})
+    return out
+
+
+def macro_scores(per_class: list[dict[str, float]]) -> dict[str, float]:
+    """Averages over the classes present in the test split: an absent class has no recall to average."""
+    present = [c for c in per_class if c['support'] > 0]
+    return {'MacroF1': float(np.mean([c['f1'] for c in present])), 'BalancedAccuracy': float(np.mean([c['recall'] for c in present]))}
+
+
+def class_weights_of(model: catboost.CatBoost, classes: int) -> np.ndarray | None:
+    """The weights CatBoost trained with (autoClassWeights or extra.class_weights), or None when all are 1."""
+    weights = model.get_all_params().get('class_weights')
+    if not weights or len(weights) != classes or all(float(w) == 1.0 for w in weights):
+        return None
+    return np.asarray(weights, dtype=np.float64)
+
+
+def weighted_metrics(y: np.ndarray, proba: np.ndarray, class_weights: np.ndarray) -> dict[str, float]:
+    """The test metrics with each row weighted by its true class's weight, as CatBoost weighs them in training."""
+    w = class_weights[y]
+    predicted = predicted_classes(proba)
+    p_true = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS if proba.shape[1] == 2 else 1.0)
+    out = {'LogLoss': float(-np.sum(w * np.log(p_true)) / w.sum()), 'Accuracy': float(np.sum(w * (predicted == y)) / w.sum())}
+    per_class = class_scores(confusion_matrix(y, predicted, proba.shape[1], w))
+    if proba.shape[1] == 2:
+        positive = per_class[1]
+        if float(np.sum(w * (predicted == 1))) > 0:
+            out['Precision'] = positive['precision']
+        if positive['support'] > 0:
+            out['Recall'] = positive['recall']
+        if positive['support'] > 0 or 'Precision' in out:
+            out['F1'] = positive['f1']
+    else:
+        out.update(macro_scores(per_class))
+    return out
+
+
+def calibration(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    """Reliability diagram in equal-width bins: binary on P(positive); multiclass on the predicted class's
+    probability (confidence) against how often that class is right."""
+    if proba.shape[1] == 2:
+        kind, p, hit = 'PositiveClass', proba[:, 1], (y == 1)
+    else:
+        predicted = np.argmax(proba, axis=1)
+        kind, p, hit = 'PredictedClass', proba[np.arange(len(y)), predicted], (predicted == y)
+    which = np.minimum((p * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    bins, ece = [], 0.0
+    for b in range(CALIBRATION_BINS):
+        inside = which == b
+        n = int(inside.sum())
+        entry: dict[str, Any] = {'lower': b / CALIBRATION_BINS, 'upper': (b + 1) / CALIBRATION_BINS, 'count': n}
+        if n:
+            entry.update(meanPredicted=float(p[inside].mean()), observed=float(hit[inside].mean()))
+            ece += n / len(y) * abs(entry['observed'] - entry['meanPredicted'])
+        bins.append(entry)
+    return {'kind': kind, 'bins': bins, 'expectedCalibrationError': ece}
+
+
+def classification_report(model: catboost.CatBoost, ds: dict[str, Any], pool: catboost.Pool, y: np.ndarray) -> dict[str, Any]:
+    """What metrics.json adds for classifiers: per-class scores, the confusion matrix, calibration, and
+    with class weights the weighted metrics beside the unweighted ones."""
+    proba = np.asarray(model.predict(pool, prediction_type='Probability', thread_count=-1), dtype=np.float64)
+    names = ds['classNames']
+    cm = confusion_matrix(y, predicted_classes(proba), len(names))
+    report: dict[str, Any] = {
+        'classes': [{'name': n, **s, 'support': int(s['support'])} for n, s in zip(names, class_scores(cm))],
+        'confusionMatrix': {'labels': names, 'counts': cm.astype(np.int64).tolist()},
+        'calibration': calibration(y, proba),
+    }
+    weights = class_weights_of(model, len(names))
+    if weights is not None:
+        report['classWeights'] = weights.tolist()
+        report['weightedMetrics'] = weighted_metrics(y, proba, weights)
+    return report
+
+
+def svg_document(width: int, height: int, title: str, body: list[str]) -> str:
+    width = max(width, 20 + 8 * len(title))  # room for the title at 14 px
+    return '\n'.join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<title>{escape(title)}</title>',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>',
+        *body, '</svg>', ''])
+
+
+def importance_svg(shap: list[dict[str, Any]]) -> str:
+    """Horizontal bars of mean |SHAP|, most important first."""
+    shown = shap[:IMPORTANCE_BARS]
+    label_width = min(240, 20 + 7 * max(len(f['name']) for f in shown))
+    bar_width, row, top = 360, 22, 40
+    largest = max(f['importance'] for f in shown) or 1.0
+    body = []
+    for i, f in enumerate(shown):
+        y = top + i * row
+        w = bar_width * f['importance'] / largest
+        name = f['name'] if len(f['name']) <= 32 else f['name'][:31] + '…'
+        body += [f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{escape(name)}</text>',
+                 f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{w:.2f}" height="{row - 6}" fill="#4c78a8">'
+                 f'<title>{escape(f["name"])}: {f["importance"]:.6g}</title></rect>',
+                 f'<text x="{label_width + w + 4:.2f}" y="{y + 15}">{f["importance"]:.3g}</text>']
+    more = f' ({len(shown)} of {len(shap)})' if len(shown) < len(shap) else ''
+    return svg_document(label_width + bar_width + 70, top + len(shown) * row + 30, f'Feature importance: mean |SHAP| on the test split{more}', body)
+
+
+def calibration_svg(cal: dict[str, Any]) -> str:
+    """Observed frequency against mean predicted probability per bin; the diagonal is perfect calibration."""
+    left, top, size = 60, 40, 360
+    x = lambda v: left + v * size  # noqa: E731
+    y = lambda v: top + (1 - v) * size  # noqa: E731
+    body = [f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#999"/>',
+            f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#bbb" stroke-dasharray="4 4"/>']
+    for t in (0, 0.25, 0.5, 0.75, 1):
+        body += [f'<text x="{x(t):.1f}" y="{top + size + 16}" text-anchor="middle">{t:g}</text>',
+                 f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>']
+    filled = [b for b in cal['bins'] if b['count'] > 0]
+    points = ' '.join(f'{x(b["meanPredicted"]):.2f},{y(b["observed"]):.2f}' for b in filled)
+    body.append(f'<polyline points="{points}" fill="none" stroke="#e45756" stroke-width="2"/>')
+    body += [f'<circle class="point" cx="{x(b["meanPredicted"]):.2f}" cy="{y(b["observed"]):.2f}" r="4" fill="#e45756">'
+             f'<title>{b["lower"]:g}-{b["upper"]:g}: {b["count"]} rows, predicted {b["meanPredicted"]:.3f}, observed {b["observed"]:.3f}</title></circle>'
+             for b in filled]
+    axis = 'P(positive class)' if cal['kind'] == 'PositiveClass' else 'probability of the predicted class'
+    truth = 'share positive' if cal['kind'] == 'PositiveClass' else 'share correct'
+    body += [f'<text x="{x(0.5)}" y="{top + size + 34}" text-anchor="middle">mean {axis}</text>',
+             f'<text x="16" y="{y(0.5)}" text-anchor="middle" transform="rotate(-90 16 {y(0.5)})">{truth}</text>']
+    return svg_document(left + size + 30, top + size + 50, f'Calibration on the test split (ECE {cal["expectedCalibrationError"]:.3f})', body)
+
+
+def confusion_svg(cm: dict[str, Any]) -> str:
+    """Cells shaded by the share of each true class (row) predicted as each class, with the counts."""
+    labels, counts = cm['labels'], np.asarray(cm['counts'], dtype=np.float64)
+    k = len(labels)
+    cell = max(14, min(60, 480 // k))
+    label_width = min(160, 20 + 7 * max(len(n) for n in labels))
+    left, top = label_width + 30, 60 + label_width
+    short = lambda n: n if len(n) <= 20 else n[:19] + '…'  # noqa: E731
+    body = [f'<text x="{left + k * cell / 2:.1f}" y="44" text-anchor="middle">predicted</text>',
+            f'<text x="14" y="{top + k * cell / 2:.1f}" text-anchor="middle" transform="rotate(-90 14 {top + k * cell / 2:.1f})">true</text>']
+    for i, name in enumerate(labels):
+        cx, cy = left + (i + 0.5) * cell, top + (i + 0.5) * cell
+        body += [f'<text x="{left - 6}" y="{cy + 4:.1f}" text-anchor="end">{escape(short(name))}</text>',
+                 f'<text x="{cx:.1f}" y="{top - 6}" transform="rotate(-60 {cx:.1f} {top - 6})">{escape(short(name))}</text>']
+    for t in range(k):
+        total = counts[t].sum()
+        for p in range(k):
+            share = counts[t, p] / total if total > 0 else 0.0
+            shade = int(round(255 - 200 * share))
+            text_colour = 'white' if share > 0.6 else 'black'
+            body.append(f'<rect class="cell" x="{left + p * cell}" y="{top + t * cell}" width="{cell}" height="{cell}" '
+                        f'fill="rgb({shade},{shade},255)" stroke="white">'
+                        f'<title>true {escape(labels[t])}, predicted {escape(labels[p])}: {int(counts[t, p])} ({share:.1%} of the row)</title></rect>')
+            if cell >= 28:
+                body.append(f'<text x="{left + (p + 0.5) * cell:.1f}" y="{top + (t + 0.5) * cell + 4:.1f}" text-anchor="middle" '
+                            f'fill="{text_colour}">{int(counts[t, p])}</text>')
+    return svg_document(left + k * cell + 20, top + k * cell + 20, 'Confusion matrix on the test split (shaded by row share)', body)
+
+
+def plots(shap: list[dict[str, Any]], details: dict[str, Any]) -> dict[str, str]:
+    """File name → SVG text: feature importance for every task, calibration and confusion matrix for classifiers."""
+    out = {'feature-importance.svg': importance_svg(shap)}
+    if 'calibration' in details:
+        out['calibration.svg'] = calibration_svg(details['calibration'])
+        out['confusion-matrix.svg'] = confusion_svg(details['confusionMatrix'])
+    return out
 
 
 def evaluate(model: catboost.CatBoost, ds: dict[str, Any], pool: catboost.Pool, y: np.ndarray,
@@ -415,6 +626,8 @@ def train(data: Path, out: Path) -> None:
 
     metrics, baseline = evaluate(model, ds, test_pool, y_test, y_train)
     shap = shap_importance(model, test_pool, names, ds['catboost']['randomSeed'])
+    details = classification_report(model, ds, test_pool, y_test) if task != 'Regression' else {}
+    charts = plots(shap, details)
     best = model.get_best_iteration()
     report: dict[str, Any] = {
         'task': task, 'metrics': metrics, 'baseline': baseline,
@@ -422,6 +635,7 @@ def train(data: Path, out: Path) -> None:
         'treeCount': int(model.tree_count_), 'iterations': params['iterations'], 'trainSeconds': seconds,
         'device': ds['compute']['device'], 'catboostVersion': catboost.__version__,
         'lossFunction': str(params['loss_function']), 'params': json_safe(model.get_all_params()),
+        **details, 'plots': sorted(charts),
     }
 
     # Everything goes to a staging directory beside --out first, so --out only ever holds whole files.
@@ -434,6 +648,8 @@ def train(data: Path, out: Path) -> None:
         model.save_model(str(staging / 'model.json'), format='json', pool=train_pool)
         write_json(staging / 'metrics.json', report)
         write_json(staging / 'shap.json', shap)
+        for name, text in charts.items():
+            (staging / name).write_text(text, encoding='utf-8')
         if out.exists():
             for f in staging.iterdir():
                 os.replace(f, out / f.name)
@@ -444,6 +660,10 @@ def train(data: Path, out: Path) -> None:
     stopped = f', stopped early after {int(progress.last[1]) + 1} iterations' if progress.stopped_early and progress.last else ''
     shown = ', '.join(f'{k} {v:.5g} (baseline {baseline[k]:.5g})' if k in baseline else f'{k} {v:.5g}' for k, v in metrics.items())
     print(f'train: done in {seconds:.1f} s{stopped}, {model.tree_count_} trees; test {shown}', flush=True)
+    if 'weightedMetrics' in details:
+        weighted = ', '.join(f'{k} {v:.5g}' for k, v in details['weightedMetrics'].items())
+        classes = ', '.join(f'{n} {w:.4g}' for n, w in zip(ds['classNames'], details['classWeights']))
+        print(f'train: test weighted by class ({classes}): {weighted}', flush=True)
 
 
 def predict(model_path: Path, data: Path, dataset: Path, out: Path) -> None:

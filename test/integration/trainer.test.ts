@@ -130,6 +130,65 @@ function expectCommon(out: string, metrics: any, shap: { name: string; importanc
   expect(stdout).toMatch(/^train: done in /m);
 }
 
+const argmax = (values: number[]) => values.indexOf(Math.max(...values));
+
+/** [true class][predicted class] → rows. */
+function confusion(labels: number[], predicted: number[], classes: number): number[][] {
+  const cm = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  labels.forEach((l, i) => cm[l]![predicted[i]!]!++);
+  return cm;
+}
+
+/** Each class against the rest, from a (possibly weighted) confusion matrix. */
+function scores(cm: number[][]): { precision: number; recall: number; f1: number }[] {
+  return cm.map((row, k) => {
+    const tp = row[k]!;
+    const support = row.reduce((a, b) => a + b, 0);
+    const predicted = cm.reduce((s, r) => s + r[k]!, 0);
+    return { precision: predicted ? tp / predicted : 0, recall: support ? tp / support : 0, f1: support + predicted ? (2 * tp) / (support + predicted) : 0 };
+  });
+}
+
+/** Ten equal-width bins of `p`: rows, mean p and the share of hits in each. */
+function expectCalibration(calibration: any, kind: string, p: number[], hit: boolean[]) {
+  expect(calibration.kind).toBe(kind);
+  expect(calibration.bins).toHaveLength(10);
+  let ece = 0;
+  calibration.bins.forEach((bin: any, b: number) => {
+    const inside = p.map((v, i) => i).filter((i) => Math.min(9, Math.floor(p[i]! * 10)) === b);
+    expect(bin.count).toBe(inside.length);
+    if (!inside.length) return;
+    const predicted = mean(inside.map((i) => p[i]!));
+    const observed = mean(inside.map((i) => Number(hit[i])));
+    expect(bin.meanPredicted).toBeCloseTo(predicted, 12);
+    expect(bin.observed).toBeCloseTo(observed, 12);
+    ece += (inside.length / p.length) * Math.abs(observed - predicted);
+  });
+  expect(calibration.expectedCalibrationError).toBeCloseTo(ece, 12);
+}
+
+/** The shapes an SVG holds by class, read with Python's XML parser (it throws on malformed XML). */
+async function svgShapes(file: string): Promise<Record<string, number>> {
+  const { python } = trainerCommand();
+  const code = [
+    'import collections, json, sys, xml.etree.ElementTree as ET',
+    'root = ET.parse(sys.argv[1]).getroot()',
+    "assert root.tag == '{http://www.w3.org/2000/svg}svg', root.tag",
+    "print(json.dumps(collections.Counter(e.get('class') for e in root.iter() if e.get('class'))))",
+  ].join('\n');
+  const run = await new Promise<Run>((resolve, reject) => {
+    const child = spawn(python, ['-c', code, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout);
+}
+
 describe('orchard_trainer.py train and predict', () => {
   test('regression: RMSE, MAE and R2 in original units agree with predict on test.tsv', async () => {
     const data = await prepared('regression', 'Regression');
@@ -216,6 +275,109 @@ describe('orchard_trainer.py train and predict', () => {
     }
     const accuracy = mean(rows.map((r, i) => Number(r.slice(3).indexOf(Math.max(...r.slice(3))) === labels[i])));
     expect(relative(accuracy, metrics.metrics.Accuracy)).toBeLessThan(1e-12);
+  });
+
+  test('multiclass evaluation: per-class precision, recall and F1, macro-F1, balanced accuracy and the confusion matrix agree with predict', async () => {
+    const data = await prepared('multiclass-report', 'MulticlassClassification');
+    const { out, metrics } = await train(data);
+    const { rows, labels } = await predict(data, out);
+    const predicted = rows.map((r) => argmax(r.slice(3)));
+    const cm = confusion(labels, predicted, 3);
+    expect(metrics.confusionMatrix).toEqual({ labels: ['low', 'mid', 'high'], counts: cm });
+    const perClass = scores(cm);
+    expect(metrics.classes.map((c: any) => c.name)).toEqual(['low', 'mid', 'high']);
+    metrics.classes.forEach((c: any, k: number) => {
+      expect(c.support).toBe(labels.filter((l) => l === k).length);
+      for (const key of ['precision', 'recall', 'f1'] as const) expect(c[key]).toBeCloseTo(perClass[k]![key], 12);
+    });
+    expect(metrics.metrics.MacroF1).toBeCloseTo(mean(perClass.map((c) => c.f1)), 12);
+    expect(metrics.metrics.BalancedAccuracy).toBeCloseTo(mean(perClass.map((c) => c.recall)), 12);
+    expect(metrics.weightedMetrics).toBeUndefined(); // no class weights, nothing to weigh
+    // Multiclass calibration is on the predicted class's probability against how often it is right.
+    expectCalibration(metrics.calibration, 'PredictedClass', rows.map((r) => Math.max(...r.slice(3))), predicted.map((p, i) => p === labels[i]));
+  });
+
+  test('binary evaluation: precision, recall and F1 at 0.5, the confusion matrix and calibration bins agree with predict', async () => {
+    const data = await prepared('binary-report', 'BinaryClassification');
+    const { out, metrics } = await train(data);
+    const { rows, labels } = await predict(data, out);
+    const predicted = rows.map((r) => (r[2]! > 0.5 ? 1 : 0));
+    const cm = confusion(labels, predicted, 2);
+    expect(metrics.confusionMatrix).toEqual({ labels: ['no', 'yes'], counts: cm });
+    const [tn, fp] = cm[0]!;
+    const [fn, tp] = cm[1]!;
+    expect(metrics.metrics.Precision).toBeCloseTo(tp! / (tp! + fp!), 12);
+    expect(metrics.metrics.Recall).toBeCloseTo(tp! / (tp! + fn!), 12);
+    expect(metrics.metrics.F1).toBeCloseTo((2 * tp!) / (2 * tp! + fp! + fn!), 12);
+    expect(metrics.metrics.Accuracy).toBeCloseTo((tp! + tn!) / labels.length, 12);
+    expectCalibration(metrics.calibration, 'PositiveClass', rows.map((r) => r[2]!), labels.map((l) => l === 1));
+  });
+
+  test('named fields reach CatBoost (Lossguide, maxLeaves, Bernoulli subsample, evalMetric, autoClassWeights); weighted metrics sit beside the unweighted', async () => {
+    const named = { growPolicy: 'Lossguide', maxLeaves: 8, bootstrapType: 'Bernoulli', subsample: 0.8, evalMetric: 'TotalF1', autoClassWeights: 'Balanced' } as const;
+    const data = await prepared('weighted', 'MulticlassClassification', named);
+    const { out, run, metrics } = await train(data);
+    const params = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')).model_info.params;
+    expect(params.tree_learner_options).toMatchObject({ grow_policy: 'Lossguide', max_leaves: 8, bootstrap: { type: 'Bernoulli', subsample: expect.closeTo(0.8, 6) } });
+    expect(params.metrics.eval_metric.type).toBe('TotalF1');
+    expect(params.data_processing_options.auto_class_weights).toBe('Balanced');
+    expect(run.stdout).toMatch(/^train: iteration \d+\/50, validation TotalF1 /m);
+
+    // Balanced: each class weighs (largest class count) / (its count) in the training split.
+    const trainLabels = (await readFile(join(data, 'train.tsv'), 'utf8')).trimEnd().split('\n').slice(1).map((l) => Number(l.split('\t')[0]));
+    const counts = [0, 1, 2].map((k) => trainLabels.filter((l) => l === k).length);
+    const weights = counts.map((n) => Math.max(...counts) / n);
+    metrics.classWeights.forEach((w: number, k: number) => expect(relative(w, weights[k]!)).toBeLessThan(1e-6));
+
+    const { rows, labels } = await predict(data, out);
+    const w = labels.map((l) => metrics.classWeights[l] as number);
+    const total = w.reduce((a, b) => a + b, 0);
+    const predicted = rows.map((r) => argmax(r.slice(3)));
+    const weighted = metrics.weightedMetrics;
+    expect(weighted.LogLoss).toBeCloseTo(-rows.reduce((s, r, i) => s + w[i]! * Math.log(Math.max(1e-15, r[3 + labels[i]!]!)), 0) / total, 12);
+    expect(weighted.Accuracy).toBeCloseTo(w.reduce((s, wi, i) => s + (predicted[i] === labels[i] ? wi : 0), 0) / total, 12);
+    const weightedCm = [0, 1, 2].map((t) => [0, 1, 2].map((p) => labels.reduce((s, l, i) => s + (l === t && predicted[i] === p ? w[i]! : 0), 0)));
+    expect(weighted.MacroF1).toBeCloseTo(mean(scores(weightedCm).map((c) => c.f1)), 12);
+    // Class-constant weights leave each class's recall, so balanced accuracy, unchanged.
+    expect(weighted.BalancedAccuracy).toBeCloseTo(metrics.metrics.BalancedAccuracy, 12);
+    expect(metrics.metrics.MacroF1).toBeCloseTo(mean(scores(confusion(labels, predicted, 3)).map((c) => c.f1)), 12);
+    expect(run.stdout).toMatch(/^train: test weighted by class \(low [\d.]+, mid [\d.]+, high [\d.]+\): LogLoss /m);
+  });
+
+  test('plots: SVG files beside metrics.json that parse as XML, one bar per feature and one cell per class pair', async () => {
+    const regression = await train(await prepared('plots-regression', 'Regression'));
+    expect(regression.metrics.plots).toEqual(['feature-importance.svg']);
+    expect(await svgShapes(join(regression.out, 'feature-importance.svg'))).toEqual({ bar: FEATURES.length });
+    expect(existsSync(join(regression.out, 'calibration.svg'))).toBe(false);
+
+    const multiclass = await train(await prepared('plots-multiclass', 'MulticlassClassification'));
+    expect(multiclass.metrics.plots).toEqual(['calibration.svg', 'confusion-matrix.svg', 'feature-importance.svg']);
+    expect(await svgShapes(join(multiclass.out, 'feature-importance.svg'))).toEqual({ bar: FEATURES.length });
+    expect(await svgShapes(join(multiclass.out, 'confusion-matrix.svg'))).toEqual({ cell: 9 });
+    const filled = multiclass.metrics.calibration.bins.filter((b: { count: number }) => b.count > 0).length;
+    expect(await svgShapes(join(multiclass.out, 'calibration.svg'))).toEqual({ point: filled });
+    // Feature and class names are user text: the chart shows them as text, never as markup.
+    const { python, script } = trainerCommand();
+    const code = [
+      'import sys, xml.etree.ElementTree as ET',
+      'sys.path.insert(0, sys.argv[1])',
+      'import orchard_trainer as t',
+      "name = '<script>alert(1)</script> & \"x\"'",
+      "root = ET.fromstring(t.importance_svg([{'name': name, 'importance': 1.0}]))",
+      "texts = [e.text for e in root.iter('{http://www.w3.org/2000/svg}text')]",
+      "assert name in texts and not list(root.iter('{http://www.w3.org/2000/svg}script')), texts",
+      "root = ET.fromstring(t.confusion_svg({'labels': [name, 'b'], 'counts': [[1, 0], [0, 1]]}))",
+      "assert not list(root.iter('{http://www.w3.org/2000/svg}script'))",
+      "print('ok')",
+    ].join('\n');
+    const escaped = await new Promise<string>((resolve, reject) => {
+      const child = spawn(python, ['-c', code, join(script, '..')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.on('error', reject);
+      child.on('close', () => resolve(stdout.trim()));
+    });
+    expect(escaped).toBe('ok');
   });
 
   describe('bad input: exit code 2, one line naming the problem, no model written', () => {

@@ -38,6 +38,13 @@ export const preparedDataset = z.object({
     oneHotMaxSize: z.number().int().optional(),
     maxCtrComplexity: z.number().int().optional(),
     borderCount: z.number().int().optional(),
+    growPolicy: z.enum(['SymmetricTree', 'Depthwise', 'Lossguide']).optional(),
+    maxLeaves: z.number().int().optional(),
+    autoClassWeights: z.enum(['None', 'Balanced', 'SqrtBalanced']).optional(),
+    evalMetric: z.string().optional(),
+    bootstrapType: z.enum(['Bayesian', 'Bernoulli', 'MVS', 'No']).optional(),
+    subsample: z.number().optional(),
+    baggingTemperature: z.number().optional(),
     /** Further CatBoost parameters, passed as given (snake_case names). */
     extra: z.record(z.string(), z.string()).optional(),
   }),
