@@ -182,7 +182,7 @@ describe('the scorer under hostile HTTP', () => {
     expect((await post(port, V1, JSON.stringify({ instances: [model.records[0]] }))).status).toBe(200);
   });
 
-  it('scores only JSON: 415 for other content types, charset and +json accepted, a byte order mark too', async () => {
+  it('scores only JSON: 415 for other content types, charset and +json accepted, a byte order mark too; 431 for oversize headers', async () => {
     const { port } = await scorer();
     const body = JSON.stringify({ instances: [model.records[0]] });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp', 'json', '']) {
@@ -193,6 +193,9 @@ describe('the scorer under hostile HTTP', () => {
     for (const type of ['application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/vnd.kserve+json']) {
       expect((await post(port, V1, body, { 'content-type': type })).status).toBe(200);
     }
+    const oversize = raw(port);
+    oversize.socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\nx-padding: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(await oversize.received).toMatch(/^HTTP\/1\.1 431 [^]*\r\n\r\n\{"error":"request: headers too large: send fewer or shorter headers"\}$/);
     const bom = await post(port, V1, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]));
     expect([bom.status, typeof bom.json.predictions[0]]).toEqual([200, 'number']);
   });
