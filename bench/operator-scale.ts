@@ -172,7 +172,7 @@ async function runOperatorProcess(): Promise<void> {
   const stop = new AbortController();
   const events = new Map<string, number>();
   const jobCreatedAt = new Map<string, number>();
-  const sendEvent = apiEventRecorder(kc, 'orchard-operator');
+  const sendEvent = apiEventRecorder(kc, 'orchard-operator', silentLogger);
   // The real recorder, counted. JobCreated is recorded the moment the Job's POST has returned,
   // which times each run's Job.
   const record: EventRecorder = async (target, type, reason, message) => {
