@@ -554,6 +554,9 @@ def evaluate(model: catboost.CatBoost, ds: dict[str, Any], pool: catboost.Pool, 
 
 def shap_importance(model: catboost.CatBoost, pool: catboost.Pool, names: list[str], seed: int) -> list[dict[str, Any]]:
     """Mean |SHAP| per feature on (a deterministic sample of) the test split."""
+    if all(int(c) == 1 for c in model.get_tree_leaf_counts()):
+        # Every tree a lone leaf: SHAP values are all 0, and CatBoost 1.2 crashes (SIGSEGV) computing them for Depthwise trees.
+        return [{'name': name, 'importance': 0.0} for name in names]
     if pool.num_row() > SHAP_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(pool.num_row(), SHAP_ROWS, replace=False))
         pool = pool.slice(rows.tolist())
