@@ -125,9 +125,9 @@ interface TreeColumn {
 export function compileCatboostModel(options: CompileOptions): CompiledModel {
   const { model, schema } = options;
   const info = model.features_info;
-  const floats = info.float_features ?? [];
-  const cats = info.categorical_features ?? [];
-  const ctrs = info.ctrs ?? [];
+  const floats = info.float_features;
+  const cats = info.categorical_features;
+  const ctrs = info.ctrs;
   const g = new GraphBuilder();
 
   const inputAt = (flat: number, want: 'Numeric' | 'Categorical') => {
@@ -304,8 +304,8 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
     });
 
   // split_index → CTR and border: bin features are float borders, then one-hot values, then CTR borders.
-  const floatBins = floats.reduce((n, f) => n + (f.borders?.length ?? 0), 0);
-  const oneHotBins = cats.reduce((n, c) => n + (c.values?.length ?? 0), 0);
+  const floatBins = floats.reduce((n, f) => n + f.borders.length, 0);
+  const oneHotBins = cats.reduce((n, c) => n + c.values.length, 0);
   const ctrOfSplit = (s: Split): { ctr: number; border: number } => {
     let idx = s.split_index - floatBins - oneHotBins;
     for (let c = 0; c < ctrs.length; c++) {
@@ -355,7 +355,7 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
   const scaleAndBias = model.scale_and_bias ?? [1, [0]];
   const scale = scaleAndBias[0];
   const biasRaw = scaleAndBias[1];
-  const oblivious = model.oblivious_trees ?? [];
+  const oblivious = model.oblivious_trees;
   const D = outputDimension(model);
   const bias = Array.isArray(biasRaw) ? biasRaw : [biasRaw];
   while (bias.length < D) bias.push(0);
@@ -385,7 +385,9 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
   for (const tree of oblivious) {
     treeCount++;
     const depth = tree.splits.length;
-    if (tree.leaf_values.length !== D << depth) throw new ExportError(`tree ${treeCount - 1} has ${tree.leaf_values.length} leaf values, expected ${D << depth}`);
+    if (tree.leaf_values.length !== D << depth) {
+      throw new ExportError(`oblivious_trees[${treeCount - 1}].leaf_values has ${tree.leaf_values.length} values, expected ${D << depth} (${D} per leaf, ${1 << depth} leaves): the file is damaged, retrain`);
+    }
     if (depth === 0) {
       for (let k = 0; k < D; k++) constantLeaves[k]! += tree.leaf_values[k]!;
       continue;
@@ -412,7 +414,7 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
       }
     }
   }
-  for (const tree of model.trees ?? []) {
+  for (const tree of model.trees) {
     treeCount++;
     const leafValue = (n: TreeNode, k: number): number => {
       const v = (n as { value: number | number[] }).value;
@@ -438,30 +440,36 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
       roots.push(emit(tree).id);
     }
   }
-  if (roots.length === 0) throw new ExportError('the model has no tree with a split: train with more iterations');
+  if (treeCount === 0) throw new ExportError('the model has no trees (oblivious_trees and trees are empty), so CatBoost cannot score it either: retrain');
 
-  const matrix = columns.length === 1 ? columns[0]!.name : g.add('Concat', columns.map((c) => c.name), { axis: { int: 1 } });
-  let sum = g.add(
-    'TreeEnsemble',
-    [matrix],
-    {
-      aggregate_function: { int: 1 },
-      n_targets: { int: D },
-      post_transform: { int: 0 },
-      tree_roots: { ints: roots },
-      nodes_featureids: { ints: nodes.featureids },
-      nodes_modes: { tensor: { dims: [nodes.modes.length], dataType: DataType.UINT8, data: Uint8Array.from(nodes.modes) } },
-      nodes_splits: { tensor: { dims: [nodes.splits.length], dataType: DataType.DOUBLE, data: Float64Array.from(nodes.splits) } },
-      nodes_missing_value_tracks_true: { ints: nodes.missing },
-      nodes_truenodeids: { ints: nodes.trueIds },
-      nodes_trueleafs: { ints: nodes.trueLeaf },
-      nodes_falsenodeids: { ints: nodes.falseIds },
-      nodes_falseleafs: { ints: nodes.falseLeaf },
-      leaf_targetids: { ints: leaves.targets },
-      leaf_weights: { tensor: { dims: [leaves.weights.length], dataType: DataType.DOUBLE, data: Float64Array.from(leaves.weights) } },
-    },
-    { domain: ML },
-  );
+  let sum: string;
+  if (roots.length === 0) {
+    // Every tree is a lone leaf (no split beat none, e.g. under a strong l2LeafReg): no feature is read and the sum is constant.
+    sum = g.add('Add', [zeroColumn(g, schema), g.constant('zeros', { dims: [D], dataType: DataType.DOUBLE, data: new Float64Array(D) })]);
+  } else {
+    const matrix = columns.length === 1 ? columns[0]!.name : g.add('Concat', columns.map((c) => c.name), { axis: { int: 1 } });
+    sum = g.add(
+      'TreeEnsemble',
+      [matrix],
+      {
+        aggregate_function: { int: 1 },
+        n_targets: { int: D },
+        post_transform: { int: 0 },
+        tree_roots: { ints: roots },
+        nodes_featureids: { ints: nodes.featureids },
+        nodes_modes: { tensor: { dims: [nodes.modes.length], dataType: DataType.UINT8, data: Uint8Array.from(nodes.modes) } },
+        nodes_splits: { tensor: { dims: [nodes.splits.length], dataType: DataType.DOUBLE, data: Float64Array.from(nodes.splits) } },
+        nodes_missing_value_tracks_true: { ints: nodes.missing },
+        nodes_truenodeids: { ints: nodes.trueIds },
+        nodes_trueleafs: { ints: nodes.trueLeaf },
+        nodes_falsenodeids: { ints: nodes.falseIds },
+        nodes_falseleafs: { ints: nodes.falseLeaf },
+        leaf_targetids: { ints: leaves.targets },
+        leaf_weights: { tensor: { dims: [leaves.weights.length], dataType: DataType.DOUBLE, data: Float64Array.from(leaves.weights) } },
+      },
+      { domain: ML },
+    );
+  }
   if (constantLeaves.some((v) => v !== 0)) sum = g.add('Add', [sum, g.constant('leaves', { dims: [D], dataType: DataType.DOUBLE, data: constantLeaves })]);
   if (scale !== 1) sum = g.add('Mul', [sum, g.scalarDouble(scale)]);
   const raw = g.add('Add', [sum, g.constant('bias', { dims: [D], dataType: DataType.DOUBLE, data: Float64Array.from(bias) })], {}, { output: 'raw' });
@@ -507,6 +515,15 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
       outputs: outputs.map((o) => o.name),
     },
   };
+}
+
+/** A double [N, 1] of zeros, N taken from the first input, for a graph that reads no feature. */
+function zeroColumn(g: GraphBuilder, schema: InputSchema): string {
+  const first = schema.inputs[0];
+  if (!first) throw new ExportError('the input schema has no inputs');
+  if (first.type === 'Numeric') return g.add('Mul', [g.add('Cast', [g.add('IsNaN', [first.name])], { to: { int: DataType.DOUBLE } }), g.scalarDouble(0)]);
+  const zero = g.add('LabelEncoder', [first.name], { keys_strings: { strings: ['\u0000never'] }, values_floats: { floats: [0] }, default_float: { float: 0 } }, { domain: ML });
+  return g.add('Cast', [zero], { to: { int: DataType.DOUBLE } });
 }
 
 function outputDimension(model: CatboostModel): number {

@@ -4,7 +4,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Storage } from '@google-cloud/storage';
 import { join } from 'node:path';
 import { compileCatboostModel, ExportError } from '../export/compile.js';
-import { catboostModel } from '../export/catboost-json.js';
+import { catboostModel, modelFormatError } from '../export/catboost-json.js';
 import { createSession, runModel, type ModelOutputs } from '../export/onnx-runner.js';
 import { categoricalProfile, numericProfile, type ReferenceProfile } from '../features/profile.js';
 import { inputSchema, type InputSchema } from '../features/schema.js';
@@ -49,7 +49,12 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
   const log = options.log ?? (() => {});
   const schema = inputSchema.parse(JSON.parse(await readFile(join(preparedDir, 'input-schema.json'), 'utf8')));
   const parsed = catboostModel.safeParse(JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')));
-  if (!parsed.success) throw new ExportError(`${join(modelDir, 'model.json')} is not a CatBoost JSON model this exporter understands: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) {
+    throw new ExportError(
+      `${join(modelDir, 'model.json')} is not a CatBoost JSON model this exporter understands: ${modelFormatError(parsed.error)}; ` +
+        'retrain so the trainer writes it again, and if CatBoost wrote it so, report it with the CatBoost version from metrics.json',
+    );
+  }
 
   const parts = await Promise.all(['train', 'validation', 'test'].map((p) => readPreparedTsv(join(preparedDir, `${p}.tsv`), schema.inputs)));
   const vocabulary = new Map<string, Set<string>>();
