@@ -125,23 +125,31 @@ describe('the scorer under hostile HTTP', () => {
     expect(logs.filter((l) => l.msg === 'request failed' || 'error' in l.fields)).toEqual([]);
   });
 
-  it('holds request bodies within the budget: the one that would exceed it gets 413 with Retry-After, and a body over maxBodyBytes 413 without', async () => {
-    const { port, scorer: s } = await scorer({ bodyBudgetBytes: 300_000 }, 200_000);
+  it('holds request bodies within the budget: the one that would exceed it gets 413 with Retry-After, small ones pass, a body over maxBodyBytes gets 413 without', async () => {
+    const { port, scorer: s } = await scorer({ bodyBudgetBytes: 200_000 }, 200_000);
     const body = JSON.stringify({ instances: [model.records[0]] });
-    // Two slow bodies of 150 kB each hold the whole budget while they trickle in.
-    const slow = [raw(port), raw(port)];
-    for (const { socket } of slow) socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 150000\r\n\r\n${body}`);
+    const head = (length: string) => `POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${length}\r\n\r\n`;
+    // Declaring a length holds nothing: only bytes that arrive are charged, past each body's first 64 KiB.
+    const declared = Array.from({ length: 8 }, () => raw(port));
+    for (const { socket } of declared) socket.write(head('content-length: 190000') + body);
     await new Promise((r) => setTimeout(r, 100));
-    const refused = await post(port, V1, body.padEnd(1000, ' '));
+    expect((await post(port, V1, body.padEnd(150_000, ' '))).status).toBe(200);
+    // Two slow bodies that have sent 150 kB each hold 2 × 84,464 bytes of the 200,000.
+    const slow = [raw(port), raw(port)];
+    for (const { socket } of slow) socket.write(head('content-length: 190000') + body.padEnd(150_000, ' '));
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await post(port, V1, body.padEnd(100_000, ' '));
     expect([refused.status, refused.headers['retry-after'], refused.json.error]).toEqual([413, '1', expect.stringMatching(/^request body: the scorer holds as many request bodies as its memory allows: retry shortly/)]);
-    // A body without a declared length is held chunk by chunk, against the same budget.
+    // A body without a declared length is charged chunk by chunk, against the same budget.
     const chunked = raw(port);
     chunked.socket.write(`POST ${V1} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
-    chunked.socket.end(`${(10_000).toString(16)}\r\n${' '.repeat(10_000)}\r\n0\r\n\r\n`);
+    chunked.socket.end(`${(100_000).toString(16)}\r\n${' '.repeat(100_000)}\r\n0\r\n\r\n`);
     expect(await chunked.received).toMatch(/^HTTP\/1\.1 413 [^]*retry-after: 1[^]*"error":"request body: the scorer holds/i);
-    // The budget frees as bodies finish: the same request now scores.
-    for (const { socket } of slow) socket.destroy();
-    await eventually('the budget to free', async () => (await post(port, V1, body)).status === 200, 5000, 20);
+    // Small bodies are never charged: whoever holds the budget, ordinary requests are scored.
+    expect((await post(port, V1, body.padEnd(60_000, ' '))).status).toBe(200);
+    // The budget frees as bodies finish: the refused request now scores.
+    for (const { socket } of [...slow, ...declared]) socket.destroy();
+    await eventually('the budget to free', async () => (await post(port, V1, body.padEnd(100_000, ' '))).status === 200, 5000, 20);
     const tooLarge = await post(port, V1, ' '.repeat(200_001));
     expect([tooLarge.status, tooLarge.headers['retry-after'], tooLarge.json.error]).toEqual([413, undefined, 'request body: over the limit of 200000 bytes: send fewer rows per request']);
     // Within the byte limit, but more values than any legal request holds: refused before it is parsed.

@@ -81,12 +81,6 @@ function checkContentType(header: string | undefined): void {
   }
 }
 
-/**
- * Reads a JSON body up to `limit` bytes, holding its bytes against the budget until `lease.release`.
- * Leaner than body-parser on the scoring routes, where its content-type negotiation and decoding
- * layers show in profiles; the checks that matter stay. Refused bodies are drained unread, so the
- * connection stays usable and the client reads its answer instead of a reset.
- */
 interface BodyLimits {
   /** Bytes at most. */
   limit: number;
@@ -97,6 +91,21 @@ interface BodyLimits {
   lease: { held: number };
   /** Bodies being read, by socket. */
   reads: WeakMap<object, BodyRead>;
+}
+
+/**
+ * The first bytes of every body are not charged to the budget: ordinary requests never wait on
+ * it, whoever holds it, and the connection cap bounds them (1024 × 64 KiB = 64 MiB).
+ */
+const FREE_BODY_BYTES = 65_536;
+
+/** A buffer for a declared length, or none when even its address space is refused: chunks then. */
+function allocate(bytes: number): Buffer | undefined {
+  try {
+    return Buffer.allocUnsafe(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -111,6 +120,12 @@ function countCommas(bytes: Buffer, max: number): number {
   return n;
 }
 
+/**
+ * Reads a JSON body up to `limit` bytes, charging what arrives to the budget. Leaner than
+ * body-parser on the scoring routes, where its content-type negotiation and decoding layers show
+ * in profiles; the checks that matter stay. Refused bodies are drained unread, so the connection
+ * stays usable and the client reads its answer instead of a reset.
+ */
 function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads }: BodyLimits): Promise<unknown> {
   const tooLarge = new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
   // 413, not 503: RFC 9110 gives 413 a Retry-After for a temporary condition, and a flood of big
@@ -123,14 +138,10 @@ function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads
       req.resume();
       return reject(tooLarge);
     }
-    // A declared length is held whole at once, so one buffer takes the body (no copies while
-    // concatenating); a chunked body is held chunk by chunk as it arrives.
-    if (declared !== undefined && !budget.take(declared)) {
-      req.resume();
-      return reject(busy);
-    }
-    if (declared !== undefined) lease.held = declared;
-    let whole = declared ? Buffer.allocUnsafe(declared) : undefined;
+    // A declared length gets one buffer, so the body is never copied while concatenating. Its
+    // pages are touched, and charged, only as bytes arrive: a client that declares and then
+    // trickles holds nothing.
+    let whole = declared ? allocate(declared) : undefined;
     let chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -150,12 +161,16 @@ function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads
     reads.set(req.socket, read);
     req.on('data', (chunk: Buffer) => {
       if (settled) return;
+      const before = size;
       size += chunk.length;
       if (size > limit) return settle(tooLarge);
-      if (whole) return void chunk.copy(whole, size - chunk.length);
-      if (!budget.take(chunk.length)) return settle(busy);
-      lease.held += chunk.length;
-      chunks.push(chunk);
+      const charge = Math.max(0, size - FREE_BODY_BYTES) - Math.max(0, before - FREE_BODY_BYTES);
+      if (charge > 0) {
+        if (!budget.take(charge)) return settle(busy);
+        lease.held += charge;
+      }
+      if (whole) chunk.copy(whole, before);
+      else chunks.push(chunk);
     });
     req.on('error', () => settle(new RequestError(CLIENT_CLOSED, 'request body: the client closed the connection before the body was complete')));
     req.on('close', () => settle(new RequestError(CLIENT_CLOSED, 'request body: the client closed the connection before the body was complete')));
