@@ -38,7 +38,7 @@ const cases: Case[] = [
   {
     title: 'UCI Adult, binary: depthwise (non-symmetric) trees, NaN as the largest value',
     example: 'adult.yaml',
-    catboost: { iterations: 80, learningRate: '0.2', depth: 5, randomSeed: 0, extra: { grow_policy: 'Depthwise', nan_mode: 'Max' } },
+    catboost: { iterations: 80, learningRate: '0.2', depth: 5, randomSeed: 0, growPolicy: 'Depthwise', extra: { nan_mode: 'Max' } },
     expect: (r) => expect(r.summary.ctrs).toBeGreaterThan(0),
   },
   {
@@ -58,6 +58,12 @@ const cases: Case[] = [
       expect(r.summary.combinationCtrs).toBeGreaterThan(0);
       expect(r.summary.outputs).toContain('probabilities');
     },
+  },
+  {
+    title: 'salaries, 4-class experience_level: lossguide trees of at most 16 leaves, balanced class weights, Bernoulli subsample',
+    example: 'salaries-experience.yaml',
+    catboost: { iterations: 80, learningRate: '0.2', depth: 6, randomSeed: 0, growPolicy: 'Lossguide', maxLeaves: 16, autoClassWeights: 'Balanced', bootstrapType: 'Bernoulli', subsample: '0.8' },
+    expect: (r) => expect(r.summary.outputs).toContain('probabilities'),
   },
 ];
 
@@ -85,6 +91,8 @@ describe('ONNX export matches CatBoost', () => {
     const spec = { ...exampleTrainingRun(c.example), catboost: c.catboost };
     await runPipeline({ spec, workDir: dir, producerVersion: 'test' }, ['prepare', 'train', 'export']);
     const { preparedDir, modelDir } = workPaths(dir);
+    const trained = JSON.parse(await readFile(join(modelDir, 'metrics.json'), 'utf8'));
+    expect(trained.params.grow_policy).toBe(c.catboost.growPolicy ?? 'SymmetricTree');
 
     // Export already compared every test row; its report says how closely.
     const report = JSON.parse(await readFile(join(modelDir, 'export.json'), 'utf8')) as ExportReport;

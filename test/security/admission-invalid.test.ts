@@ -83,10 +83,21 @@ const invalid: Case[] = [
   multiclass('binary loss on MulticlassClassification', 'spec.catboost.lossFunction', (s) => (s.catboost.lossFunction = 'Logloss')),
   ...['iterations', 'num_boost_round', 'n_estimators', 'num_trees', 'learning_rate', 'eta', 'depth', 'max_depth', 'l2_leaf_reg', 'reg_lambda',
     'loss_function', 'objective', 'early_stopping_rounds', 'od_wait', 'random_seed', 'random_state', 'border_count', 'max_bin', 'task_type',
-    'devices', 'class_names'].map(extraOverride),
+    'devices', 'class_names', 'grow_policy', 'max_leaves', 'num_leaves', 'auto_class_weights', 'eval_metric', 'bootstrap_type', 'subsample',
+    'bagging_temperature'].map(extraOverride),
   regression('extra.eta beside a key named like a JavaScript builtin', 'spec.catboost.extra', (s) => (s.catboost.extra = { constructor: '1', eta: '0.5' })),
   regression('extra key in camelCase', 'spec.catboost.extra', (s) => (s.catboost.extra = { bootstrapType: 'Bernoulli' })),
   regression('extra key with a dash', 'spec.catboost.extra', (s) => (s.catboost.extra = { 'bootstrap-type': 'Bernoulli' })),
+  // Named CatBoost fields that CatBoost would ignore without the setting they belong to.
+  regression('maxLeaves without growPolicy Lossguide', 'spec.catboost.maxLeaves', (s) => Object.assign(s.catboost, { growPolicy: 'Depthwise', maxLeaves: 16 })),
+  regression('maxLeaves with no growPolicy', 'spec.catboost.maxLeaves', (s) => (s.catboost.maxLeaves = 16)),
+  regression('maxLeaves 65, beyond CatBoost', 'spec.catboost.maxLeaves', (s) => Object.assign(s.catboost, { growPolicy: 'Lossguide', maxLeaves: 65 })),
+  regression('growPolicy misspelt', 'spec.catboost.growPolicy', (s) => (s.catboost.growPolicy = 'LossGuide')),
+  regression('subsample with bootstrapType Bayesian', 'spec.catboost.subsample', (s) => Object.assign(s.catboost, { bootstrapType: 'Bayesian', subsample: '0.8' })),
+  regression('subsample above 1', 'spec.catboost.subsample', (s) => Object.assign(s.catboost, { bootstrapType: 'Bernoulli', subsample: '1.5' })),
+  regression('baggingTemperature without bootstrapType Bayesian', 'spec.catboost.baggingTemperature', (s) => Object.assign(s.catboost, { bootstrapType: 'MVS', baggingTemperature: '1' })),
+  regression('autoClassWeights on Regression', 'spec.catboost.autoClassWeights', (s) => (s.catboost.autoClassWeights = 'Balanced')),
+  binary('evalMetric with malformed parameters', 'spec.catboost.evalMetric', (s) => (s.catboost.evalMetric = 'F1:use_weights')),
 
   // Metrics that the task does not compute: nothing to show, compare or promote on.
   regression('AUC on Regression', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'AUC')),
@@ -233,7 +244,13 @@ const edgeValid: Case[] = [
     s.features.target.scale = '0.001';
     s.features.columns[0].missing = '-99.5';
   }),
-  edit('TrainingRun', 'salaries-2023', 'extra parameters without a field of their own', (s) => (s.catboost.extra = { bootstrap_type: 'Bernoulli', subsample: '0.8', thread_count: '4' })),
+  edit('TrainingRun', 'salaries-2023', 'extra parameters without a field of their own', (s) => (s.catboost.extra = { nan_mode: 'Max', random_strength: '0.5', thread_count: '4' })),
+  edit('TrainingRun', 'salaries-2023', 'Lossguide with maxLeaves, Bernoulli with subsample 1', (s) => {
+    Object.assign(s.catboost, { growPolicy: 'Lossguide', maxLeaves: 64, bootstrapType: 'Bernoulli', subsample: '1', evalMetric: 'MAE' });
+  }),
+  edit('TrainingRun', 'salaries-experience-1', 'SqrtBalanced class weights, Bayesian bootstrap at temperature 0', (s) => {
+    Object.assign(s.catboost, { autoClassWeights: 'SqrtBalanced', bootstrapType: 'Bayesian', baggingTemperature: '0', evalMetric: 'TotalF1:average=Macro' });
+  }),
   edit('TrainingRun', 'salaries-2023', 'Quantile loss and R2', (s) => {
     s.catboost.lossFunction = 'Quantile:alpha=0.9';
     s.evaluation.primaryMetric = 'R2';

@@ -172,6 +172,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       column: targetColumn,
       transform: spec.task === 'Regression' ? features.target.transform : 'None',
       scale: spec.task === 'Regression' && features.target.scale !== undefined ? Number(features.target.scale) : 1,
+      ...(spec.task === 'Regression' ? { estimate: features.target.estimate } : {}),
     },
     rows: { train: byPart.train.readers.length, validation: byPart.validation.readers.length, test: byPart.test.readers.length },
     catboost: catboostOf(spec.catboost),
@@ -219,6 +220,13 @@ function catboostOf(c: TrainingRunSpec['catboost']): PreparedDataset['catboost']
     oneHotMaxSize: c?.oneHotMaxSize,
     maxCtrComplexity: c?.maxCtrComplexity,
     borderCount: c?.borderCount,
+    growPolicy: c?.growPolicy,
+    maxLeaves: c?.maxLeaves,
+    autoClassWeights: c?.autoClassWeights,
+    evalMetric: c?.evalMetric,
+    bootstrapType: c?.bootstrapType,
+    subsample: num(c?.subsample),
+    baggingTemperature: num(c?.baggingTemperature),
     extra: c?.extra,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;

@@ -73,6 +73,13 @@ export const EXTRA_OVERRIDES: Record<string, string> = {
   one_hot_max_size: 'catboost.oneHotMaxSize',
   max_ctr_complexity: 'catboost.maxCtrComplexity',
   border_count: 'catboost.borderCount', max_bin: 'catboost.borderCount',
+  grow_policy: 'catboost.growPolicy',
+  max_leaves: 'catboost.maxLeaves', num_leaves: 'catboost.maxLeaves',
+  auto_class_weights: 'catboost.autoClassWeights',
+  eval_metric: 'catboost.evalMetric',
+  bootstrap_type: 'catboost.bootstrapType',
+  subsample: 'catboost.subsample',
+  bagging_temperature: 'catboost.baggingTemperature',
   task_type: 'compute.device', devices: 'compute.gpus',
   class_names: 'the class names the operator reads from features.target',
 };
@@ -83,12 +90,12 @@ const EXTRA_KEY = /^[a-z][a-z0-9_]*$/;
 export const catboostExtra = withRules(z.record(z.string().max(64), z.string().max(256)).meta({ maxProperties: 64 }), [
   {
     rule: `self.all(k, size(k) <= 64 && k.matches(${celString(EXTRA_KEY.source)}))`,
-    message: 'must have CatBoost parameter names in snake_case as keys, e.g. "bootstrap_type"',
+    message: 'must have CatBoost parameter names in snake_case as keys, e.g. "nan_mode"',
     check: (m) => Object.keys(m).every((k) => k.length <= 64 && EXTRA_KEY.test(k)),
   },
   {
     rule: `!self.exists(k, k in ${celList(Object.keys(EXTRA_OVERRIDES))})`,
-    message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount or compute) instead',
+    message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount, growPolicy, maxLeaves, autoClassWeights, evalMetric, bootstrapType, subsample, baggingTemperature or compute) instead',
     messageExpression:
       `${celOverridePairs}.filter(p, p.split('=')[0] in self)` +
       ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': remove it from extra' + " +
@@ -105,8 +112,34 @@ export const catboostExtra = withRules(z.record(z.string().max(64), z.string().m
 /** The headline metric of a task when spec.evaluation.primaryMetric is unset; also what promotion compares by default. */
 export const DEFAULT_PRIMARY_METRIC: Record<TaskType, MetricName> = { Regression: 'RMSE', BinaryClassification: 'LogLoss', MulticlassClassification: 'LogLoss' };
 
-export const catboostParams = z
-  .object({
+const CATBOOST_NAME = '^[A-Za-z][A-Za-z0-9]*(:[A-Za-z_]+=[^;:]+(;[A-Za-z_]+=[^;:]+)*)?$';
+
+type CatboostRuleInput = { growPolicy?: string | undefined; maxLeaves?: number | undefined; bootstrapType?: string | undefined; subsample?: string | undefined; baggingTemperature?: string | undefined };
+
+// Parameters CatBoost would take and ignore (or refuse deep in training) without the setting they belong to.
+const catboostRules = [
+  {
+    rule: "!has(self.maxLeaves) || (has(self.growPolicy) && self.growPolicy == 'Lossguide')",
+    message: 'maxLeaves applies only to growPolicy Lossguide: set catboost.growPolicy to Lossguide, or remove maxLeaves (depth bounds the other policies)',
+    fieldPath: '.maxLeaves',
+    check: (c: CatboostRuleInput) => c.maxLeaves === undefined || c.growPolicy === 'Lossguide',
+  },
+  {
+    rule: "!has(self.subsample) || (has(self.bootstrapType) && self.bootstrapType in ['Bernoulli', 'MVS'])",
+    message: 'subsample applies only to bootstrapType Bernoulli or MVS: set catboost.bootstrapType to one of them (CatBoost\'s default depends on the task and device), or remove subsample',
+    fieldPath: '.subsample',
+    check: (c: CatboostRuleInput) => c.subsample === undefined || c.bootstrapType === 'Bernoulli' || c.bootstrapType === 'MVS',
+  },
+  {
+    rule: "!has(self.baggingTemperature) || (has(self.bootstrapType) && self.bootstrapType == 'Bayesian')",
+    message: 'baggingTemperature applies only to bootstrapType Bayesian: set catboost.bootstrapType to Bayesian, or remove baggingTemperature',
+    fieldPath: '.baggingTemperature',
+    check: (c: CatboostRuleInput) => c.baggingTemperature === undefined || c.bootstrapType === 'Bayesian',
+  },
+];
+
+export const catboostParams = withRules(
+  z.object({
     iterations: z.int32().min(1).max(100000).default(1000).describe('Maximum number of trees.'),
     learningRate: decimalString({ above: 0, atMost: 1, message: 'learningRate must be above 0 and at most 1, e.g. "0.03"' })
       .optional()
@@ -117,7 +150,7 @@ export const catboostParams = z
       .describe('L2 regularisation of leaf values, 0 or more, e.g. "3".'),
     lossFunction: matching(
       z.string().max(128),
-      '^[A-Za-z][A-Za-z0-9]*(:[A-Za-z_]+=[^;:]+(;[A-Za-z_]+=[^;:]+)*)?$',
+      CATBOOST_NAME,
       'must be a CatBoost loss name with optional parameters, e.g. "RMSE" or "Quantile:alpha=0.9"',
     )
       .optional()
@@ -127,11 +160,34 @@ export const catboostParams = z
     oneHotMaxSize: z.int32().min(1).max(255).optional().describe('Categorical features with at most this many values are one-hot encoded instead of CTR-encoded.'),
     maxCtrComplexity: z.int32().min(1).max(8).optional().describe('Largest number of categorical features combined in one CTR; unset, CatBoost chooses (up to 4 on CPU, but 1, no combinations, below 200 iterations).'),
     borderCount: z.int32().min(1).max(65535).optional().describe('Number of splits considered per numeric feature.'),
+    growPolicy: z
+      .enum(['SymmetricTree', 'Depthwise', 'Lossguide'])
+      .optional()
+      .describe('Tree shape: SymmetricTree (oblivious trees, CatBoost\'s default), Depthwise (level by level, up to depth) or Lossguide (best leaf first, up to maxLeaves).'),
+    maxLeaves: z.int32().min(2).max(64).optional().describe('Most leaves per tree; growPolicy Lossguide only (CatBoost\'s default 31).'),
+    autoClassWeights: z
+      .enum(['None', 'Balanced', 'SqrtBalanced'])
+      .optional()
+      .describe('Classifiers: weight each class by 1/frequency (Balanced) or its square root (SqrtBalanced) in training; metrics.json then reports the test metrics weighted the same way beside the unweighted ones.'),
+    evalMetric: matching(z.string().max(128), CATBOOST_NAME, 'must be a CatBoost metric name with optional parameters, e.g. "AUC" or "TotalF1:average=Macro"')
+      .optional()
+      .describe('Metric of the validation log and of early stopping, e.g. "AUC" or "TotalF1:average=Macro"; default the loss.'),
+    bootstrapType: z
+      .enum(['Bayesian', 'Bernoulli', 'MVS', 'No'])
+      .optional()
+      .describe('How rows are sampled for each tree: Bayesian (weights, with baggingTemperature), Bernoulli or MVS (a subsample share), or No; CatBoost chooses by task and device when unset.'),
+    subsample: decimalString({ above: 0, atMost: 1, message: 'subsample must be above 0 and at most 1, e.g. "0.8"' })
+      .optional()
+      .describe('Share of rows sampled for each tree, above 0 and at most 1, e.g. "0.8"; bootstrapType Bernoulli or MVS only.'),
+    baggingTemperature: decimalString({ atLeast: 0, message: 'baggingTemperature must be 0 or more, e.g. "1"' })
+      .optional()
+      .describe('Strength of the Bayesian bootstrap, 0 (all weights 1) or more, e.g. "1"; bootstrapType Bayesian only.'),
     extra: catboostExtra
       .optional()
-      .describe('Other CatBoost parameters by their snake_case name, values as strings, e.g. {bootstrap_type: "Bernoulli"}; not those with a field of their own.'),
-  })
-  .describe('CatBoost training parameters; numbers with fractions are strings.');
+      .describe('Other CatBoost parameters by their snake_case name, values as strings, e.g. {nan_mode: "Max"}; not those with a field of their own.'),
+  }),
+  catboostRules,
+).describe('CatBoost training parameters; numbers with fractions are strings.');
 
 export const compute = withRules(
   z.object({
@@ -220,6 +276,12 @@ const taskRules = [
       s.task === 'BinaryClassification' || s.features.target.positiveClass === undefined,
   },
   {
+    rule: "self.task != 'Regression' || !has(self.catboost.autoClassWeights)",
+    message: 'catboost.autoClassWeights applies only to BinaryClassification and MulticlassClassification: remove it (a regression has no classes to weigh)',
+    fieldPath: '.catboost.autoClassWeights',
+    check: (s: { task: string; catboost: { autoClassWeights?: string | undefined } }) => s.task !== 'Regression' || s.catboost.autoClassWeights === undefined,
+  },
+  {
     rule: `!has(self.evaluation.primaryMetric) || ${celMetricFitsTask('self.evaluation.primaryMetric', 'self.task')}`,
     message: `evaluation.primaryMetric must be a metric of the task: ${METRICS_BY_TASK_SENTENCE}`,
     messageExpression: misfitMessage('evaluation.primaryMetric', 'self.evaluation.primaryMetric', 'self.task', METRICS_BY_TASK, 'is not computed for'),
@@ -281,6 +343,15 @@ export const trainingRunStatus = z
         native: z.string().optional().describe('The CatBoost model (.cbm).'),
         inputSchema: z.string().optional().describe('The model input schema scoring enforces.'),
         referenceProfile: z.string().optional().describe('Training distribution profile for drift monitoring.'),
+        metrics: z.string().optional().describe('The test-split report (metrics.json): every metric, per-class scores, the confusion matrix and calibration.'),
+        plots: z
+          .object({
+            featureImportance: z.string().optional().describe('Bar chart of mean |SHAP| per feature (SVG).'),
+            calibration: z.string().optional().describe('Classifiers: reliability diagram of predicted probability against observed frequency (SVG).'),
+            confusionMatrix: z.string().optional().describe('Classifiers: true against predicted class counts, shaded by row share (SVG).'),
+          })
+          .optional()
+          .describe('Charts of the test-split evaluation, beside metrics.json.'),
       })
       .optional()
       .describe('Where the run\'s artifacts were published.'),
