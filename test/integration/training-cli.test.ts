@@ -87,8 +87,13 @@ describe('the training pipeline', () => {
 
     const manifest = await readManifest(to, { gcs: gcs.storage });
     expect(manifest.files.map((f) => f.name).sort()).toEqual(
-      ['export.json', 'input-schema.json', 'metrics.json', 'model.cbm', 'model.onnx', 'reference-profile.json', 'shap.json'].sort(),
+      ['export.json', 'feature-importance.svg', 'input-schema.json', 'metrics.json', 'model.cbm', 'model.onnx', 'reference-profile.json', 'shap.json'].sort(),
     );
+    // A regression has the importance chart only; the summary names it for status to link.
+    expect(summary.plots).toEqual(['featureImportance']);
+    const chart = (await readArtifact(to, 'feature-importance.svg', { gcs: gcs.storage })).toString();
+    expect(chart).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(chart).toContain('>job_title<');
     const onnx = await readArtifact(to, 'model.onnx', { gcs: gcs.storage });
     expect(onnx.equals(await readFile(join(workDir, 'model', 'model.onnx')))).toBe(true);
     const profile = JSON.parse((await readArtifact(to, 'reference-profile.json', { gcs: gcs.storage })).toString());
@@ -229,7 +234,13 @@ describe('bad input fails in one line, names the problem, and publishes nothing'
       /^file:\/\/.*truncated\.csv\.gz: unexpected end of file: the file is truncated or not gzip$/,
     ],
     ['an unreadable file', (s) => void (s.data.source.uri = 'file:///nonexistent/salaries.csv'), /^file:\/\/\/nonexistent\/salaries\.csv/],
-    ['a CatBoost parameter it rejects', (s) => void (s.catboost.extra = { grow_policy: 'Sideways' }), /grow_policy|Sideways/],
+    ['a CatBoost parameter it rejects', (s) => void (s.catboost.extra = { nan_mode: 'Sideways' }), /nan_mode|Sideways/],
+    [
+      'an extra parameter that has a named field',
+      (s) => void (s.catboost.extra = { grow_policy: 'Lossguide' }),
+      /catboost\.extra\.grow_policy overrides catboost\.growPolicy: remove it from extra and set catboost\.growPolicy/,
+    ],
+    ['maxLeaves without growPolicy Lossguide', (s) => void (s.catboost.maxLeaves = 16), /spec\.catboost\.maxLeaves: maxLeaves applies only to growPolicy Lossguide/],
   ];
 
   it.each(cases.map((c, i) => [...c, i] as const))('%s', async (_title, change, message, i) => {

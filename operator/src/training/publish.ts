@@ -16,6 +16,20 @@ export const ARTIFACT_FILES = [
   { name: 'export.json', contentType: 'application/json' },
 ] as const;
 
+/** The trainer's charts (SVG, written by orchard_trainer.py beside metrics.json): the status key of each, and its file. */
+export const PLOT_FILES = {
+  featureImportance: 'feature-importance.svg',
+  calibration: 'calibration.svg',
+  confusionMatrix: 'confusion-matrix.svg',
+} as const;
+export type PlotName = keyof typeof PLOT_FILES;
+
+/** The plots metrics.json lists, in PLOT_FILES order; unknown names are ignored, so no other file is read or linked. */
+export function plotsOf(listed: unknown): PlotName[] {
+  const files = new Set(Array.isArray(listed) ? listed : []);
+  return (Object.keys(PLOT_FILES) as PlotName[]).filter((k) => files.has(PLOT_FILES[k]));
+}
+
 /** What a finished run reports back; small enough for a container termination message (4 KiB). */
 export interface RunSummary {
   artifactUri: string;
@@ -32,6 +46,8 @@ export interface RunSummary {
   testDataFingerprint?: string;
   /** The champion at training time, scored on this run's test split. */
   comparison?: { version: number; metrics: Record<string, number> };
+  /** The plots published beside metrics.json. */
+  plots?: PlotName[];
 }
 
 export interface PublishOptions {
@@ -44,8 +60,9 @@ export interface PublishOptions {
 
 export async function publish(options: PublishOptions): Promise<RunSummary> {
   const uri = options.artifactUri.endsWith('/') ? options.artifactUri : `${options.artifactUri}/`;
+  const plots = plotsOf(JSON.parse(await readFile(join(options.modelDir, 'metrics.json'), 'utf8')).plots).map((k) => ({ name: PLOT_FILES[k], contentType: 'image/svg+xml' }));
   const files = await Promise.all(
-    ARTIFACT_FILES.map(async (f) => ({ name: f.name, contentType: f.contentType, bytes: await readFile(join(options.modelDir, f.name)) })),
+    [...ARTIFACT_FILES, ...plots].map(async (f) => ({ name: f.name, contentType: f.contentType, bytes: await readFile(join(options.modelDir, f.name)) })),
   );
   await publishArtifacts(uri, files, options.gcs ? { gcs: options.gcs } : {});
   options.log?.(`publish: ${files.length} files, ${(files.reduce((n, f) => n + f.bytes.length, 0) / 1e6).toFixed(1)} MB → ${uri}`);
@@ -70,6 +87,8 @@ export async function summarize(preparedDir: string, modelDir: string, artifactU
   if (metrics.bestIteration !== undefined) summary.bestIteration = metrics.bestIteration;
   if (metrics.trainSeconds !== undefined) summary.trainSeconds = round(metrics.trainSeconds);
   if (metrics.device) summary.device = metrics.device;
+  const plots = plotsOf(metrics.plots);
+  if (plots.length) summary.plots = plots;
   if (exported.comparison?.metrics) {
     summary.comparison = { version: exported.comparison.version, metrics: roundAll(exported.comparison.metrics) };
   }

@@ -97,6 +97,31 @@ describe('computeTrainingRunStatus', () => {
     expect(status.conditions![0]).toMatchObject({ reason: 'Succeeded', status: 'True', message: 'trained, exported and registered as version 3 of salaries' });
   });
 
+  it('links the evaluation report and plots, and shows a multiclass run\'s macro-F1 and balanced accuracy', () => {
+    const multiclass = {
+      ...summary,
+      metrics: { LogLoss: 0.4123456, Accuracy: 0.85, MacroF1: 0.8440582571504466, BalancedAccuracy: 0.8907866 },
+      // A name the trainer does not write (the summary comes from a Pod) is not linked.
+      plots: ['featureImportance', 'calibration', 'confusionMatrix', 'constructor', '../../etc'],
+    };
+    const completed = job({ completionTime: '2026-11-23T10:04:05Z', conditions: [{ type: 'Complete', status: 'True' }] });
+    const observed = { job: completed, pods: [pod([terminated('prepare', 0), terminated('train', 0), terminated('export', 0)], [terminated('publish', 0, JSON.stringify(multiclass))])], primaryMetric: 'LogLoss' };
+    const status = computeTrainingRunStatus({ ...base, ...observed });
+    const uri = summary.artifactUri;
+    expect(status.metrics).toEqual({ LogLoss: '0.412346', Accuracy: '0.85', MacroF1: '0.844058', BalancedAccuracy: '0.890787' });
+    expect(status.artifacts).toMatchObject({
+      metrics: `${uri}metrics.json`,
+      plots: { featureImportance: `${uri}feature-importance.svg`, calibration: `${uri}calibration.svg`, confusionMatrix: `${uri}confusion-matrix.svg` },
+    });
+    expect(Object.keys(status.artifacts!.plots!)).toEqual(['featureImportance', 'calibration', 'confusionMatrix']);
+    // A regression run has only the importance chart; a summary from before plots has none.
+    const regression = computeTrainingRunStatus({ ...base, ...observed, pods: [pod([], [terminated('publish', 0, JSON.stringify({ ...summary, plots: ['featureImportance'] }))])] });
+    expect(regression.artifacts!.plots).toEqual({ featureImportance: `${uri}feature-importance.svg` });
+    const older = computeTrainingRunStatus({ ...base, ...observed, pods: [pod([], [terminated('publish', 0, JSON.stringify(summary))])] });
+    expect(older.artifacts!.plots).toBeUndefined();
+    expect(computeTrainingRunStatus({ ...base, ...observed, previous: status, now: later })).toEqual(status);
+  });
+
   it('keeps the step when the Pod is gone before the Job says why (the watches deliver out of order)', () => {
     const training = computeTrainingRunStatus({ ...base, ...cases[6]![1] });
     expect(training.step).toBe('Train');

@@ -3,7 +3,7 @@ import type { Condition } from '../../api/v1alpha1/common.js';
 import type { TrainingRunStatus } from '../../api/v1alpha1/training-run.js';
 import { setCondition, setStalledCondition } from '../../runtime/conditions.js';
 import type { ChildRejection } from '../../runtime/rejections.js';
-import type { RunSummary } from '../../training/publish.js';
+import { PLOT_FILES, plotsOf, type RunSummary } from '../../training/publish.js';
 import { STEP_CONTAINERS } from './desired.js';
 
 /** Reasons of the Succeeded condition, each a state a user can act on or wait for. */
@@ -146,7 +146,9 @@ export function computeTrainingRunStatus(o: Observed): TrainingRunStatus {
       status.metrics = metricTable(summary.metrics);
       status.topFeatures = summary.topFeatures.map((f) => ({ name: f.name, importance: decimal(f.importance) }));
       const uri = summary.artifactUri;
-      status.artifacts = { uri, onnx: `${uri}model.onnx`, native: `${uri}model.cbm`, inputSchema: `${uri}input-schema.json`, referenceProfile: `${uri}reference-profile.json` };
+      status.artifacts = { uri, onnx: `${uri}model.onnx`, native: `${uri}model.cbm`, inputSchema: `${uri}input-schema.json`, referenceProfile: `${uri}reference-profile.json`, metrics: `${uri}metrics.json` };
+      const plots = plotsOf((summary.plots ?? []).map((k) => (Object.hasOwn(PLOT_FILES, k) ? PLOT_FILES[k] : undefined)));
+      if (plots.length) status.artifacts.plots = Object.fromEntries(plots.map((k) => [k, `${uri}${PLOT_FILES[k]}`]));
     }
     if (o.registeredVersion !== undefined) {
       status.registeredVersion = o.registeredVersion;
