@@ -358,6 +358,15 @@ function rawAttacks(): Attack[] {
       }),
     ),
   );
+  add('malformed chunk', 10, async (i) =>
+    expectError(
+      'malformed chunk',
+      // Some are refused at once, some (a trailer cut short) wait for bytes that never come.
+      [400, 408],
+      await exchange(async (write) => write(head('transfer-encoding: chunked\r\n') + ['zz\r\n', '5\r\nabcdefgh\r\n', '-1\r\n', '5;\x00\r\nabcde\r\n', '1\r\na\r\n0\r\nx'][i % 5]!)),
+      (h) => /connection: close/i.test(h),
+    ),
+  );
   add('declared over the limit', 20, async () => expectError('declared over the limit', [413], await exchange(async (write) => write(head(`content-length: ${(1 << 20) + 1 + 1000}\r\n`) + ' '.repeat(1000)))));
   add('chunked over the limit', 20, async () =>
     expectError(

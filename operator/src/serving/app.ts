@@ -62,6 +62,9 @@ class BodyBudget {
 /** A body refused for the budget, not for itself: the same request fits a moment later. */
 class BudgetError extends RequestError {}
 
+/** A body the connection could not finish (timed out, or not valid HTTP): the connection closes after the answer. */
+class ConnectionError extends RequestError {}
+
 /** A request whose body is being read: the clientError handler fails it when its socket times out. */
 interface BodyRead {
   fail(err: RequestError): void;
@@ -341,6 +344,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     let version: number | undefined;
     const lease = { held: 0 };
     let failedBusy = false;
+    let closing = false;
     try {
       checkContentType(req.headers['content-type']);
       const body = await readJson(req, { limit: options.maxBodyBytes, maxValues: maxValues(), budget, lease, reads });
@@ -349,6 +353,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       version = model.version;
     } catch (err) {
       failedBusy = err instanceof BudgetError;
+      closing = err instanceof ConnectionError;
       const failed = failure(err, { route: route.route });
       status = failed.status;
       text = JSON.stringify({ error: failed.message });
@@ -358,8 +363,8 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
     if (version !== undefined) headers[VERSION_HEADER] = String(version);
     if (failedBusy) headers['retry-after'] = '1';
-    // A body the server stopped reading (timed out) leaves the connection mid-request: close it.
-    if (state.draining || status === 408) headers.connection = 'close';
+    // A body the server stopped reading leaves the connection mid-request: close it.
+    if (state.draining || closing) headers.connection = 'close';
     if (res.destroyed) {
       // The client left while its request was scored: the answer has no one to go to.
       if (status !== CLIENT_CLOSED) status = failure(new RequestError(CLIENT_CLOSED, 'client closed the connection before the answer'), { route: route.route }).status;
@@ -444,8 +449,9 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
     const read = reads.get(socket);
     if (read) {
       // The scoring route answers (and counts) its own request; it closes the connection after.
-      if (timedOut) return read.fail(new RequestError(408, 'request body: not complete within the server\'s request timeout: send the body faster, or fewer rows per request'));
       if (gone) return void socket.destroy();
+      if (timedOut) return read.fail(new ConnectionError(408, 'request body: not complete within the server\'s request timeout: send the body faster, or fewer rows per request'));
+      return read.fail(new ConnectionError(400, `request body: not valid HTTP/1.1 (${err.code ?? 'parse error'}): send a well-formed body`));
     }
     if (gone) {
       // Closed mid-headers: a request that reached no route, still one a client gave up on.
