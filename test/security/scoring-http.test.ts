@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startScorer, type RunningScorer, type ScorerLimits } from '../../operator/src/serving/server.js';
+import { scorerLimitsFromEnv, startScorer, type RunningScorer, type ScorerLimits } from '../../operator/src/serving/server.js';
 import { trainExample, type TrainedModel } from '../support/models.js';
 import { eventually } from '../support/wait.js';
 
@@ -229,5 +229,12 @@ describe('the scorer under hostile HTTP', () => {
     }
     expect((await post(port, V2, JSON.stringify(tensors({ datatype: 'INT16', data: [[2022]] })))).status).toBe(200);
     expect((await requestsTotal(s)).filter((r) => r.code.startsWith('5'))).toEqual([]);
+  });
+
+  it('takes its limits from ORCHARD_SCORER_* and refuses a bad one, naming the variable and the fix', () => {
+    expect(scorerLimitsFromEnv({ ORCHARD_SCORER_REQUEST_TIMEOUT_MS: '5000', ORCHARD_SCORER_MAX_CONNECTIONS: '64', ORCHARD_SCORER_BODY_BUDGET_BYTES: '' })).toEqual({ requestTimeoutMs: 5000, maxConnections: 64 });
+    expect(() => scorerLimitsFromEnv({ ORCHARD_SCORER_BODY_BUDGET_BYTES: '64Mi' })).toThrow('ORCHARD_SCORER_BODY_BUDGET_BYTES: "64Mi" is not a positive integer: set it to one, or unset it for the default 67108864');
+    expect(() => scorerLimitsFromEnv({ ORCHARD_SCORER_HEADERS_TIMEOUT_MS: '0' })).toThrow(/^ORCHARD_SCORER_HEADERS_TIMEOUT_MS: "0" is not a positive integer/);
+    expect(() => scorerLimitsFromEnv({ ORCHARD_SCORER_HEADERS_TIMEOUT_MS: '40000' })).toThrow("ORCHARD_SCORER_HEADERS_TIMEOUT_MS (40000) is over ORCHARD_SCORER_REQUEST_TIMEOUT_MS (30000): the body's timeout includes the headers'");
   });
 });
