@@ -41,6 +41,8 @@ const jsonLog: Log = (msg, fields = {}) => process.stdout.write(`${JSON.stringif
 export async function startScorer(spec: ScorerSpec, options: { host?: string; log?: Log; threads?: number; limits?: Partial<ScorerLimits> } = {}): Promise<RunningScorer> {
   const log = options.log ?? jsonLog;
   const limits = { ...DEFAULT_SCORER_LIMITS, ...options.limits };
+  // A request timeout set below the default headers timeout takes the headers' along with it.
+  if (options.limits?.headersTimeoutMs === undefined) limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const gcs = [spec.modelUri, spec.challenger?.modelUri].some((u) => u?.startsWith('gs://')) ? makeStorage() : undefined;
   const load = { maxBatchRows: Math.max(spec.maxBatchRows, 1024), ...(gcs ? { gcs } : {}), ...(options.threads ? { threads: options.threads } : {}) };
   const champion = await loadServedModel(spec.model, spec.version, spec.modelUri, load);
@@ -175,9 +177,9 @@ export function scorerLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<ScorerLimit
     if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}: "${raw.slice(0, 40)}" is not a positive integer: set it to one, or unset it for the default ${DEFAULT_SCORER_LIMITS[key]}`);
     limits[key] = n;
   }
-  const headers = limits.headersTimeoutMs ?? DEFAULT_SCORER_LIMITS.headersTimeoutMs;
+  const headers = limits.headersTimeoutMs;
   const request = limits.requestTimeoutMs ?? DEFAULT_SCORER_LIMITS.requestTimeoutMs;
-  if (headers > request) throw new Error(`${names.headersTimeoutMs} (${headers}) is over ${names.requestTimeoutMs} (${request}): the body's timeout includes the headers'`);
+  if (headers !== undefined && headers > request) throw new Error(`${names.headersTimeoutMs} (${headers}) is over ${names.requestTimeoutMs} (${request}): the body's timeout includes the headers'`);
   return limits;
 }
 
