@@ -87,6 +87,7 @@ def load_dataset(path: Path) -> dict[str, Any]:
     target = ds.get('target')
     need(isinstance(target, dict) and target.get('transform') in ('None', 'Log', 'Log1p'), '"target.transform" must be None, Log or Log1p')
     need(is_number(target.get('scale')) and target['scale'] != 0, '"target.scale" must be a non-zero number')
+    need(target.get('estimate', 'Median') in ('Median', 'Mean'), '"target.estimate" must be Median or Mean')
     cb = ds.get('catboost')
     need(isinstance(cb, dict), '"catboost" must be an object')
     need(is_int(cb.get('iterations')) and cb['iterations'] >= 1, '"catboost.iterations" must be an integer >= 1')
@@ -298,6 +299,24 @@ def inverse_target(y: np.ndarray, target: dict[str, Any]) -> np.ndarray:
     """Training label → original units (operator/src/features/target.ts inverseLabel)."""
     undo = {'None': lambda v: v, 'Log': np.exp, 'Log1p': np.expm1}[target['transform']]
     return undo(np.asarray(y, dtype=np.float64)) * float(target['scale'])
+
+
+def target_smearing(model: catboost.CatBoost, ds: dict[str, Any], pool: catboost.Pool, y_train: np.ndarray) -> float | None:
+    """Duan's smearing factor, mean(exp(residual)) on the training split, for estimate Mean of a log target; else None."""
+    target = ds['target']
+    if ds['task'] != 'Regression' or target['transform'] == 'None' or target.get('estimate', 'Median') != 'Mean':
+        return None
+    raw = np.asarray(model.predict(pool, prediction_type='RawFormulaVal', thread_count=-1), dtype=np.float64)
+    return float(np.mean(np.exp(np.asarray(y_train, dtype=np.float64) - raw)))
+
+
+def prediction_of(raw: np.ndarray, target: dict[str, Any], smearing: float | None) -> np.ndarray:
+    """Raw score → prediction as the ONNX graph computes it (operator/src/features/target.ts predictionOf)."""
+    if smearing is None:
+        return inverse_target(raw, target)
+    # exp(z)·s estimates E[exp(label)]: the mean of y for Log, of 1 + y for Log1p.
+    mean = np.exp(np.asarray(raw, dtype=np.float64)) * smearing
+    return (mean - 1 if target['transform'] == 'Log1p' else mean) * float(target['scale'])
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -534,12 +553,12 @@ def plots(shap: list[dict[str, Any]], details: dict[str, Any]) -> dict[str, str]
 
 
 def evaluate(model: catboost.CatBoost, ds: dict[str, Any], pool: catboost.Pool, y: np.ndarray,
-             y_train: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+             y_train: np.ndarray, smearing: float | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Test-split metrics and those of a constant predictor fitted on the training labels."""
     task = ds['task']
     if task == 'Regression':
         truth = inverse_target(y, ds['target'])
-        pred = inverse_target(model.predict(pool, prediction_type='RawFormulaVal', thread_count=-1), ds['target'])
+        pred = prediction_of(model.predict(pool, prediction_type='RawFormulaVal', thread_count=-1), ds['target'], smearing)
         mean = float(np.mean(inverse_target(y_train, ds['target'])))
         return regression_metrics(truth, pred), regression_metrics(truth, np.full(len(truth), mean))
     proba = model.predict(pool, prediction_type='Probability', thread_count=-1)
@@ -627,13 +646,15 @@ def train(data: Path, out: Path) -> None:
     seconds = time.perf_counter() - started
     progress.finish()
 
-    metrics, baseline = evaluate(model, ds, test_pool, y_test, y_train)
+    smearing = target_smearing(model, ds, train_pool, y_train)
+    metrics, baseline = evaluate(model, ds, test_pool, y_test, y_train, smearing)
     shap = shap_importance(model, test_pool, names, ds['catboost']['randomSeed'])
     details = classification_report(model, ds, test_pool, y_test) if task != 'Regression' else {}
     charts = plots(shap, details)
     best = model.get_best_iteration()
     report: dict[str, Any] = {
         'task': task, 'metrics': metrics, 'baseline': baseline,
+        **({'targetSmearing': smearing} if smearing is not None else {}),
         **({'bestIteration': int(best)} if best is not None else {}),
         'treeCount': int(model.tree_count_), 'iterations': params['iterations'], 'trainSeconds': seconds,
         'device': ds['compute']['device'], 'catboostVersion': catboost.__version__,
@@ -663,6 +684,8 @@ def train(data: Path, out: Path) -> None:
     stopped = f', stopped early after {int(progress.last[1]) + 1} iterations' if progress.stopped_early and progress.last else ''
     shown = ', '.join(f'{k} {v:.5g} (baseline {baseline[k]:.5g})' if k in baseline else f'{k} {v:.5g}' for k, v in metrics.items())
     print(f'train: done in {seconds:.1f} s{stopped}, {model.tree_count_} trees; test {shown}', flush=True)
+    if smearing is not None:
+        print(f'train: predictions estimate the mean: smearing factor {smearing:.6g} from the training split', flush=True)
     if 'weightedMetrics' in details:
         weighted = ', '.join(f'{k} {v:.5g}' for k, v in details['weightedMetrics'].items())
         classes = ', '.join(f'{n} {w:.4g}' for n, w in zip(ds['classNames'], details['classWeights']))

@@ -9,7 +9,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainingRunSpec, type TrainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
+import { createSession, runModel } from '../../operator/src/export/onnx-runner.js';
+import { inputSchema } from '../../operator/src/features/schema.js';
+import { inverseLabel } from '../../operator/src/features/target.js';
 import type { ExportReport } from '../../operator/src/training/export.js';
+import { readPreparedTsv } from '../../operator/src/training/tsv.js';
 import { runPipeline, workPaths } from '../../operator/src/training/pipeline.js';
 import { trainerCommand } from '../../operator/src/training/trainer.js';
 
@@ -151,5 +155,38 @@ describe('export of edge-case CatBoost models', () => {
     for (const err of Object.values(report.parity.maxError)) expect(err).toBeLessThanOrEqual(1e-12);
     if (report.parity.maxRelativeError['prediction'] !== undefined) expect(report.parity.maxRelativeError['prediction']).toBeLessThanOrEqual(1e-12);
     c.check?.(report, await readFile(join(modelDir, 'model.json'), 'utf8'));
+  }, 120_000);
+});
+
+describe('estimate Mean of a log target', () => {
+  const targets = [
+    { title: 'Log', target: { column: 'price', transform: 'Log', estimate: 'Mean' }, mean: (z: number, s: number) => Math.exp(z) * s },
+    { title: 'Log1p in thousands', target: { column: 'price', transform: 'Log1p', scale: '1000', estimate: 'Mean' }, mean: (z: number, s: number) => (Math.exp(z) * s - 1) * 1000 },
+  ];
+  it.each(targets.map((t) => [t.title, t] as const))('%s: the graph multiplies by the trainer’s smearing factor, and its predictions give the trainer’s test metrics', async (_title, t) => {
+    const dir = join(work, `mean-${t.title.replace(/[^a-z0-9]+/gi, '-')}`);
+    const base = spec('Regression', ['city', 'kind', 'x', 'w'], {});
+    const run = trainingRunSpec.parse({ ...base, features: { ...base.features, target: t.target } });
+    await runPipeline({ spec: run, workDir: dir, producerVersion: 'test' }, ['prepare', 'train', 'export']);
+    const { preparedDir, modelDir } = workPaths(dir);
+    const metrics = JSON.parse(await readFile(join(modelDir, 'metrics.json'), 'utf8'));
+    const report = JSON.parse(await readFile(join(modelDir, 'export.json'), 'utf8')) as ExportReport;
+    const s = metrics.targetSmearing as number;
+    expect(s).toBeGreaterThan(1);
+    expect(report.targetSmearing).toBe(s);
+    for (const err of Object.values(report.parity.maxError)) expect(err).toBeLessThanOrEqual(1e-12);
+
+    const schema = inputSchema.parse(JSON.parse(await readFile(join(preparedDir, 'input-schema.json'), 'utf8')));
+    const test = await readPreparedTsv(join(preparedDir, 'test.tsv'), schema.inputs);
+    const session = await createSession(await readFile(join(modelDir, 'model.onnx')));
+    const out = await runModel(session, schema.inputs, test.rows);
+    await session.release();
+    const actual = Array.from(test.labels, inverseLabel(schema.features.target));
+    const predicted = Array.from(out.prediction!);
+    predicted.forEach((p, i) => expect(Math.abs(p - t.mean(out.raw[i]!, s))).toBeLessThanOrEqual(1e-12 * Math.abs(p)));
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const errors = predicted.map((p, i) => p - actual[i]!);
+    expect(Math.abs(Math.sqrt(mean(errors.map((e) => e * e))) / metrics.metrics.RMSE - 1)).toBeLessThan(1e-9);
+    expect(Math.abs(mean(errors.map(Math.abs)) / metrics.metrics.MAE - 1)).toBeLessThan(1e-9);
   }, 120_000);
 });

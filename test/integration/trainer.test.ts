@@ -216,6 +216,37 @@ describe('orchard_trainer.py train and predict', () => {
     // The JSON model carries the category strings, verbatim ("NA" and "" included), for the exporter.
     const model = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
     expect(model.features_info.cat_features_hash.map((h: { value: string }) => h.value).sort()).toEqual([...COLOURS].sort());
+    // estimate Median (the default): exp of the predicted log, no smearing factor.
+    expect(metrics.targetSmearing).toBeUndefined();
+  });
+
+  test('regression, estimate Mean: the smearing factor is mean exp(residual) on train.tsv, and test metrics apply exp(z)·s − 1 (Log1p)', async () => {
+    const data = await prepared('regression-mean', 'Regression');
+    const datasetPath = join(data, 'dataset.json');
+    const dataset = JSON.parse(await readFile(datasetPath, 'utf8')) as PreparedDataset;
+    await writeFile(datasetPath, JSON.stringify({ ...dataset, target: { ...dataset.target, estimate: 'Mean' } }));
+    const { out, run, metrics } = await train(data);
+    const s = metrics.targetSmearing as number;
+    expect(s).toBeGreaterThan(1);
+    expect(run.stdout).toContain(`train: predictions estimate the mean: smearing factor ${s.toPrecision(6).replace(/\.?0+$/, '')} from the training split`);
+
+    // Duan's estimator on the training split, from CatBoost's own raw scores.
+    const file = join(out, 'train-predictions.tsv');
+    const scored = await trainer(['predict', '--model', join(out, 'model.cbm'), '--data', join(data, 'train.tsv'), '--dataset', datasetPath, '--out', file]);
+    expect(scored.code).toBe(0);
+    const trainRaw = (await readFile(file, 'utf8')).trimEnd().split('\n').slice(1).map(Number);
+    const trainLabels = (await readFile(join(data, 'train.tsv'), 'utf8')).trimEnd().split('\n').slice(1).map((l) => Number(l.split('\t')[0]));
+    expect(relative(mean(trainLabels.map((y, i) => Math.exp(y - trainRaw[i]!))), s)).toBeLessThan(1e-12);
+
+    // Test metrics use the mean estimate, and it is closer on average than exp(z) − 1 alone.
+    const { rows, labels } = await predict(data, out);
+    const actual = labels.map((y) => Math.expm1(y) * 1000);
+    const meanPrediction = rows.map((r) => (Math.exp(r[0]!) * s - 1) * 1000);
+    const errors = meanPrediction.map((p, i) => p - actual[i]!);
+    expect(relative(Math.sqrt(mean(errors.map((e) => e * e))), metrics.metrics.RMSE)).toBeLessThan(1e-9);
+    expect(relative(mean(errors.map(Math.abs)), metrics.metrics.MAE)).toBeLessThan(1e-9);
+    const medianPrediction = rows.map((r) => Math.expm1(r[0]!) * 1000);
+    expect(Math.abs(mean(meanPrediction) - mean(actual))).toBeLessThan(Math.abs(mean(medianPrediction) - mean(actual)));
   });
 
   test('binary: a learnable signal gives AUC well above 0.5; probabilities are CatBoost sigmoid outputs summing to 1', async () => {

@@ -25,6 +25,8 @@ export interface CompileOptions {
   /** Every categorical string seen in the training data, per model input. Strings outside it are scored as unseen. */
   vocabulary: Map<string, Iterable<string>>;
   producerVersion: string;
+  /** Duan's smearing factor the trainer estimated, for a Log or Log1p target with estimate Mean. */
+  targetSmearing?: number;
   metadata?: Record<string, string>;
 }
 
@@ -475,11 +477,21 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
   const raw = g.add('Add', [sum, g.constant('bias', { dims: [D], dataType: DataType.DOUBLE, data: Float64Array.from(bias) })], {}, { output: 'raw' });
 
   const outputs: ValueInfo[] = [{ name: 'raw', elemType: DataType.DOUBLE, shape: ['N', D] }];
+  const metadata: Record<string, string> = {};
   if (schema.task === 'Regression') {
     const target = schema.features.target;
     let y = g.add('Reshape', [raw, g.constant('shape', { dims: [1], dataType: DataType.INT64, data: BigInt64Array.of(-1n) })]);
-    if (target.transform === 'Log') y = g.add('Exp', [y]);
-    if (target.transform === 'Log1p') y = g.add('Sub', [g.add('Exp', [y]), g.scalarDouble(1)]);
+    const smearing = target.transform !== 'None' && target.estimate === 'Mean' ? meanSmearing(options.targetSmearing) : undefined;
+    if (smearing !== undefined) {
+      // E[exp(z + e)] = exp(z)·s; for Log1p that is E[1 + y], hence the − 1 after the multiply.
+      y = g.add('Mul', [g.add('Exp', [y]), g.scalarDouble(smearing)]);
+      if (target.transform === 'Log1p') y = g.add('Sub', [y, g.scalarDouble(1)]);
+      metadata.targetSmearing = String(smearing);
+    } else {
+      if (target.transform === 'Log') y = g.add('Exp', [y]);
+      if (target.transform === 'Log1p') y = g.add('Sub', [g.add('Exp', [y]), g.scalarDouble(1)]);
+    }
+    if (target.transform !== 'None') metadata.targetEstimate = target.estimate;
     const targetScale = target.scale === undefined ? 1 : Number(target.scale);
     y = g.add(targetScale === 1 ? 'Identity' : 'Mul', targetScale === 1 ? [y] : [y, g.scalarDouble(targetScale)], {}, { output: 'prediction' });
     outputs.push({ name: 'prediction', elemType: DataType.DOUBLE, shape: ['N'] });
@@ -502,7 +514,7 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
     producerName: 'orchard',
     producerVersion: options.producerVersion,
     graph: { name: 'catboost', nodes: g.nodes, initializers: g.initializers, inputs: graphInputs, outputs },
-    metadata: { task: schema.task, ...(schema.classNames ? { classNames: JSON.stringify(schema.classNames) } : {}), ...options.metadata },
+    metadata: { task: schema.task, ...(schema.classNames ? { classNames: JSON.stringify(schema.classNames) } : {}), ...metadata, ...options.metadata },
   });
   return {
     onnx,
@@ -515,6 +527,12 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
       outputs: outputs.map((o) => o.name),
     },
   };
+}
+
+function meanSmearing(s: number | undefined): number {
+  if (s === undefined) throw new ExportError('features.target.estimate is Mean but the trained model has no targetSmearing in metrics.json: retrain it with this Orchard version');
+  if (!(Number.isFinite(s) && s > 0)) throw new ExportError(`targetSmearing ${s} in metrics.json is not a positive number: retrain the model`);
+  return s;
 }
 
 /** A double [N, 1] of zeros, N taken from the first input, for a graph that reads no feature. */

@@ -5,7 +5,8 @@ import type { TaskType } from '../api/v1alpha1/training-run.js';
 import { quoteFileText } from '../artifacts/errors.js';
 import { FeatureError, numericValue, ownValue, type RawValue } from './transform.js';
 
-type Target = FeatureSpec['target'];
+// estimate is optional here so that targets written before it existed (and test fixtures) read as Median.
+type Target = Omit<FeatureSpec['target'], 'estimate'> & { estimate?: FeatureSpec['target']['estimate'] };
 
 function mappedLabel(target: Target, value: RawValue): string | null {
   if (value === null || value === undefined || value === '') return null;
@@ -83,4 +84,16 @@ export function inverseLabel(target: Target): (y: number) => number {
   if (target.transform === 'Log') return (y) => Math.exp(y) * scale;
   if (target.transform === 'Log1p') return (y) => Math.expm1(y) * scale;
   return (y) => y * scale;
+}
+
+/**
+ * Raw model score → prediction in original units, as the ONNX graph computes it. `smearing` is
+ * Duan's factor, mean(exp(residual)) on the training split, for estimate Mean: E[exp(z + e)] = exp(z)·s,
+ * so Log gives exp(z)·s and Log1p, whose exp estimates 1 + y, gives exp(z)·s − 1.
+ */
+export function predictionOf(target: Target, smearing = 1): (raw: number) => number {
+  if (target.estimate !== 'Mean' || target.transform === 'None') return inverseLabel(target);
+  const scale = target.scale === undefined ? 1 : Number(target.scale);
+  if (target.transform === 'Log') return (z) => Math.exp(z) * smearing * scale;
+  return (z) => (Math.exp(z) * smearing - 1) * scale;
 }

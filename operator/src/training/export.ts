@@ -8,7 +8,7 @@ import { catboostModel, modelFormatError } from '../export/catboost-json.js';
 import { createSession, runModel, type ModelOutputs } from '../export/onnx-runner.js';
 import { categoricalProfile, numericProfile, type ReferenceProfile } from '../features/profile.js';
 import { inputSchema, type InputSchema } from '../features/schema.js';
-import { inverseLabel } from '../features/target.js';
+import { predictionOf } from '../features/target.js';
 import type { EncodedRow } from '../features/transform.js';
 import { scoreChampion, type CompareWith, type Comparison } from './compare.js';
 import { runTrainer } from './trainer.js';
@@ -30,6 +30,8 @@ export interface ExportReport {
   compileSeconds: number;
   onnxBytes: number;
   parity: ParityReport;
+  /** Duan's smearing factor compiled into the graph (estimate Mean of a Log or Log1p target). */
+  targetSmearing?: number;
   /** The champion at training time on this run's test split, when asked for. */
   comparison?: Comparison;
 }
@@ -66,7 +68,8 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
   });
 
   const started = performance.now();
-  const compiled = compileCatboostModel({ model: parsed.data, schema, vocabulary, producerVersion: options.producerVersion });
+  const targetSmearing = await readTargetSmearing(modelDir);
+  const compiled = compileCatboostModel({ model: parsed.data, schema, vocabulary, producerVersion: options.producerVersion, ...(targetSmearing !== undefined ? { targetSmearing } : {}) });
   const compileSeconds = (performance.now() - started) / 1000;
   log(`export: ${compiled.summary.trees} trees, ${compiled.summary.ctrs} CTRs (${compiled.summary.combinationCtrs} on feature combinations), ${compiled.summary.oneHotFeatures} one-hot features → ${(compiled.onnx.length / 1e6).toFixed(1)} MB ONNX in ${compileSeconds.toFixed(2)} s`);
 
@@ -84,7 +87,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportReport>
   await writeFile(join(modelDir, 'reference-profile.json'), `${JSON.stringify(profile)}\n`);
   await writeFile(join(modelDir, 'input-schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
 
-  const report: ExportReport = { summary: compiled.summary, compileSeconds, onnxBytes: compiled.onnx.length, parity };
+  const report: ExportReport = { summary: compiled.summary, compileSeconds, onnxBytes: compiled.onnx.length, parity, ...(targetSmearing !== undefined ? { targetSmearing } : {}) };
   if (options.compareWith) {
     report.comparison = await scoreChampion(options.compareWith, schema, test.rows, test.labels, options.gcs);
     const c = report.comparison;
@@ -140,10 +143,25 @@ async function scoreAndCompare(
     const session = await createSession(onnx);
     const got = await runModel(session, schema.inputs, rows);
     await session.release();
-    return { report: compareOutputs(schema, got, expected, rows.length), outputs: got };
+    return { report: compareOutputs(schema, got, expected, rows.length, await readTargetSmearing(modelDir)), outputs: got };
   } finally {
     await rm(oraclePath, { force: true });
   }
+}
+
+/** The trainer's smearing factor (metrics.json targetSmearing), written only for estimate Mean of a log target. */
+async function readTargetSmearing(modelDir: string): Promise<number | undefined> {
+  const path = join(modelDir, 'metrics.json');
+  let metrics: unknown;
+  try {
+    metrics = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new ExportError(`${path} is missing or not JSON: run \`orchard train\` first`, { cause: err });
+  }
+  const s = metrics !== null && typeof metrics === 'object' && Object.hasOwn(metrics, 'targetSmearing') ? (metrics as { targetSmearing: unknown }).targetSmearing : undefined;
+  if (s === undefined) return undefined;
+  if (typeof s !== 'number' || !(s > 0) || !Number.isFinite(s)) throw new ExportError(`${path}: targetSmearing must be a positive number; retrain the model`);
+  return s;
 }
 
 export interface OraclePredictions {
@@ -163,7 +181,8 @@ export function parseOracle(text: string): OraclePredictions {
   };
 }
 
-export function compareOutputs(schema: InputSchema, got: ModelOutputs, expected: OraclePredictions, rows: number): ParityReport {
+/** `smearing` applies as in the graph, so CatBoost's raw scores become the predictions the graph should give. */
+export function compareOutputs(schema: InputSchema, got: ModelOutputs, expected: OraclePredictions, rows: number, smearing?: number): ParityReport {
   const maxError: Record<string, number> = {};
   const maxRelativeError: Record<string, number> = {};
   const compare = (output: string, row: number, a: number, b: number) => {
@@ -176,7 +195,7 @@ export function compareOutputs(schema: InputSchema, got: ModelOutputs, expected:
     maxRelativeError[output] = Math.max(maxRelativeError[output] ?? 0, rel);
   };
   if (expected.raw.length !== rows) throw new ExportError(`CatBoost scored ${expected.raw.length} rows, the test split has ${rows}`);
-  const inverse = schema.task === 'Regression' ? inverseLabel(schema.features.target) : undefined;
+  const inverse = schema.task === 'Regression' ? predictionOf(schema.features.target, smearing) : undefined;
   for (let r = 0; r < rows; r++) {
     const want = expected.raw[r]!;
     for (let k = 0; k < got.dimension; k++) compare('raw', r, got.raw[r * got.dimension + k]!, want[k]!);

@@ -25,6 +25,8 @@ export const preparedDataset = z.object({
     transform: z.enum(['None', 'Log', 'Log1p']),
     /** The raw target was divided by this before the transform. */
     scale: z.number(),
+    /** Regression: Mean has the trainer estimate a smearing factor (targetSmearing in metrics.json); absent means Median. */
+    estimate: z.enum(['Median', 'Mean']).optional(),
   }),
   rows: z.object({ train: z.number().int(), validation: z.number().int(), test: z.number().int() }),
   catboost: z.object({
