@@ -103,6 +103,10 @@ def load_dataset(path: Path) -> dict[str, Any]:
     need(cb.get('maxLeaves') is None or is_int(cb['maxLeaves']), '"catboost.maxLeaves" must be an integer')
     for key in ('subsample', 'baggingTemperature'):
         need(cb.get(key) is None or is_number(cb[key]), f'"catboost.{key}" must be a number')
+    weights = cb.get('classWeights')
+    need(weights is None or (ds['task'] != 'Regression' and isinstance(weights, list) and len(weights) == len(ds['classNames'])
+                             and all(is_number(w) and w > 0 for w in weights)),
+         '"catboost.classWeights" must list one positive weight per class name, for a classifier')
     extra = cb.get('extra', {})
     need(isinstance(extra, dict) and all(isinstance(v, str) for v in extra.values()), '"catboost.extra" must map names to strings')
     compute = ds.get('compute')
@@ -236,7 +240,7 @@ def training_params(ds: dict[str, Any], has_validation: bool) -> dict[str, Any]:
                       ('maxCtrComplexity', 'max_ctr_complexity'), ('borderCount', 'border_count'),
                       ('growPolicy', 'grow_policy'), ('maxLeaves', 'max_leaves'), ('autoClassWeights', 'auto_class_weights'),
                       ('evalMetric', 'eval_metric'), ('bootstrapType', 'bootstrap_type'), ('subsample', 'subsample'),
-                      ('baggingTemperature', 'bagging_temperature')):
+                      ('baggingTemperature', 'bagging_temperature'), ('classWeights', 'class_weights')):
         if cb.get(key) is not None:
             params[name] = cb[key]
     if has_validation and cb.get('earlyStoppingRounds') is not None:

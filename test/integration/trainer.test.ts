@@ -375,6 +375,32 @@ describe('orchard_trainer.py train and predict', () => {
     expect(run.stdout).toMatch(/^train: test weighted by class \(low [\d.]+, mid [\d.]+, high [\d.]+\): LogLoss /m);
   });
 
+  test('binary with explicit class weights: weighted precision, recall, F1, log loss and accuracy beside the unweighted', async () => {
+    const data = await prepared('binary-weighted', 'BinaryClassification', { classWeights: [1, 3] });
+    const { out, run, metrics } = await train(data);
+    expect(metrics.params.class_weights).toEqual([1, 3]);
+    expect(metrics.classWeights).toEqual([1, 3]);
+    const { rows, labels } = await predict(data, out);
+    const w = labels.map((l) => (l === 1 ? 3 : 1));
+    const total = w.reduce((a, b) => a + b, 0);
+    const predicted = rows.map((r) => (r[2]! > 0.5 ? 1 : 0));
+    const sum = (f: (i: number) => number) => labels.reduce((s, _, i) => s + f(i), 0);
+    const tp = sum((i) => (labels[i] === 1 && predicted[i] === 1 ? w[i]! : 0));
+    const fp = sum((i) => (labels[i] === 0 && predicted[i] === 1 ? w[i]! : 0));
+    const fn = sum((i) => (labels[i] === 1 && predicted[i] === 0 ? w[i]! : 0));
+    const clip = (p: number) => Math.min(Math.max(p, 1e-15), 1 - 1e-15);
+    expect(metrics.weightedMetrics).toEqual({
+      LogLoss: expect.closeTo(-sum((i) => w[i]! * Math.log(clip(rows[i]![1 + labels[i]!]!))) / total, 12),
+      Accuracy: expect.closeTo(sum((i) => (predicted[i] === labels[i] ? w[i]! : 0)) / total, 12),
+      Precision: expect.closeTo(tp / (tp + fp), 12),
+      Recall: expect.closeTo(tp / (tp + fn), 12),
+      F1: expect.closeTo((2 * tp) / (2 * tp + fp + fn), 12),
+    });
+    // Weights of 1 and 3 leave recall as it is and lower the weighted share of false positives.
+    expect(metrics.weightedMetrics.Recall).toBeCloseTo(metrics.metrics.Recall, 12);
+    expect(run.stdout).toMatch(/^train: test weighted by class \(no 1, yes 3\): LogLoss /m);
+  });
+
   test('plots: SVG files beside metrics.json that parse as XML, one bar per feature and one cell per class pair', async () => {
     const regression = await train(await prepared('plots-regression', 'Regression'));
     expect(regression.metrics.plots).toEqual(['feature-importance.svg']);

@@ -217,6 +217,33 @@ describe('the Stack Overflow 2023 example', () => {
   }, 180_000);
 });
 
+describe('catboost.classWeights by class label', () => {
+  const prepareWith = async (name: string, classWeights: Record<string, string>) => {
+    const spec: any = exampleTrainingRun('salaries-experience.yaml');
+    spec.catboost = { iterations: 10, depth: 4, randomSeed: 0, classWeights };
+    const path = join(work, `${name}.yaml`);
+    await writeFile(path, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec }));
+    return { run: await orchard(['prepare', '--spec', path, '--work', join(work, name)]), dataset: join(work, name, 'prepared', 'dataset.json') };
+  };
+
+  it('become one weight per class in dataset.json, 1 where not listed', async () => {
+    const { run, dataset } = await prepareWith('class-weights', { EX: '3', EN: '1.5' });
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    const { classNames, catboost } = JSON.parse(await readFile(dataset, 'utf8'));
+    expect(classNames).toEqual(['EN', 'EX', 'MI', 'SE']);
+    expect(catboost.classWeights).toEqual([1.5, 3, 1, 1]);
+  }, 60_000);
+
+  it('naming a class the target does not have fails in one line that lists the classes', async () => {
+    const { run, dataset } = await prepareWith('class-weights-typo', { Senior: '2' });
+    expect(run.code).toBe(2);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      'orchard prepare: catboost.classWeights names class "Senior", which the target column\'s training rows do not have; its classes are "EN", "EX", "MI", "SE": use those labels (after features.target.valueMap)',
+    ]);
+    expect(existsSync(dataset)).toBe(false);
+  }, 60_000);
+});
+
 describe('bad input fails in one line, names the problem, and publishes nothing', () => {
   const cases: [string, (s: any) => Promise<void> | void, RegExp][] = [
     ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; its header has 11 columns: "work_year", "experience_level", .*Fix features\.columns\[2\]\.name or data\.source$/],

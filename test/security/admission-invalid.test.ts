@@ -84,7 +84,7 @@ const invalid: Case[] = [
   ...['iterations', 'num_boost_round', 'n_estimators', 'num_trees', 'learning_rate', 'eta', 'depth', 'max_depth', 'l2_leaf_reg', 'reg_lambda',
     'loss_function', 'objective', 'early_stopping_rounds', 'od_wait', 'random_seed', 'random_state', 'border_count', 'max_bin', 'task_type',
     'devices', 'class_names', 'grow_policy', 'max_leaves', 'num_leaves', 'auto_class_weights', 'eval_metric', 'bootstrap_type', 'subsample',
-    'bagging_temperature'].map(extraOverride),
+    'bagging_temperature', 'class_weights'].map(extraOverride),
   regression('extra.eta beside a key named like a JavaScript builtin', 'spec.catboost.extra', (s) => (s.catboost.extra = { constructor: '1', eta: '0.5' })),
   regression('extra key in camelCase', 'spec.catboost.extra', (s) => (s.catboost.extra = { bootstrapType: 'Bernoulli' })),
   regression('extra key with a dash', 'spec.catboost.extra', (s) => (s.catboost.extra = { 'bootstrap-type': 'Bernoulli' })),
@@ -98,6 +98,8 @@ const invalid: Case[] = [
   regression('baggingTemperature without bootstrapType Bayesian', 'spec.catboost.baggingTemperature', (s) => Object.assign(s.catboost, { bootstrapType: 'MVS', baggingTemperature: '1' })),
   regression('autoClassWeights on Regression', 'spec.catboost.autoClassWeights', (s) => (s.catboost.autoClassWeights = 'Balanced')),
   binary('evalMetric with malformed parameters', 'spec.catboost.evalMetric', (s) => (s.catboost.evalMetric = 'F1:use_weights')),
+  regression('classWeights on Regression', 'spec.catboost.classWeights', (s) => (s.catboost.classWeights = { high: '2' })),
+  binary('classWeights beside autoClassWeights', 'spec.catboost.classWeights', (s) => Object.assign(s.catboost, { classWeights: { '>50K': '3' }, autoClassWeights: 'Balanced' })),
 
   // Metrics that the task does not compute: nothing to show, compare or promote on.
   regression('AUC on Regression', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'AUC')),
@@ -251,6 +253,7 @@ const edgeValid: Case[] = [
   edit('TrainingRun', 'salaries-experience-1', 'SqrtBalanced class weights, Bayesian bootstrap at temperature 0', (s) => {
     Object.assign(s.catboost, { autoClassWeights: 'SqrtBalanced', bootstrapType: 'Bayesian', baggingTemperature: '0', evalMetric: 'TotalF1:average=Macro' });
   }),
+  edit('TrainingRun', 'adult-income-1', 'explicit class weights, one a tiny decimal', (s) => (s.catboost.classWeights = { '>50K': '3', '<=50K': '0.001' })),
   edit('TrainingRun', 'salaries-2023', 'Quantile loss and R2', (s) => {
     s.catboost.lossFunction = 'Quantile:alpha=0.9';
     s.evaluation.primaryMetric = 'R2';

@@ -4,7 +4,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataSource } from '../api/v1alpha1/data.js';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
-import { previewFileNames } from '../artifacts/errors.js';
+import { previewFileNames, quoteFileText } from '../artifacts/errors.js';
 import { readSource, type SourceLimits, type Table } from '../artifacts/sources.js';
 import { referenceProfile, numericProfile } from '../features/profile.js';
 import type { InputSchema } from '../features/schema.js';
@@ -175,7 +175,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       ...(spec.task === 'Regression' ? { estimate: features.target.estimate } : {}),
     },
     rows: { train: byPart.train.readers.length, validation: byPart.validation.readers.length, test: byPart.test.readers.length },
-    catboost: catboostOf(spec.catboost),
+    catboost: catboostOf(spec.catboost, classNames),
     compute: { device: spec.compute?.device ?? 'CPU', gpus: spec.compute?.gpus ?? 0 },
     evaluation: {
       ...(spec.evaluation?.primaryMetric ? { primaryMetric: spec.evaluation.primaryMetric } : {}),
@@ -209,7 +209,24 @@ function classProfile(labels: number[], classNames: string[]) {
   };
 }
 
-function catboostOf(c: TrainingRunSpec['catboost']): PreparedDataset['catboost'] {
+/** catboost.classWeights by class label → one weight per class, in classNames order (1 where not listed). */
+function classWeightsOf(weights: Record<string, string> | undefined, classNames: string[] | undefined): number[] | undefined {
+  if (!weights || !classNames) return undefined;
+  const index = new Map(classNames.map((c, i) => [c, i]));
+  const out = classNames.map(() => 1);
+  for (const [name, weight] of Object.entries(weights)) {
+    const i = index.get(name);
+    if (i === undefined) {
+      // Class labels are data-file cells: quoted as such, a few at most.
+      const classes = classNames.slice(0, 8).map((c) => quoteFileText(c)).join(', ') + (classNames.length > 8 ? `, … (${classNames.length} classes)` : '');
+      throw new PrepareError(`catboost.classWeights names class ${JSON.stringify(name)}, which the target column's training rows do not have; its classes are ${classes}: use those labels (after features.target.valueMap)`);
+    }
+    out[i] = Number(weight);
+  }
+  return out;
+}
+
+function catboostOf(c: TrainingRunSpec['catboost'], classNames: string[] | undefined): PreparedDataset['catboost'] {
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const out: PreparedDataset['catboost'] = { iterations: c?.iterations ?? 1000, depth: c?.depth ?? 6, randomSeed: c?.randomSeed ?? 0 };
   const optional = {
@@ -223,6 +240,7 @@ function catboostOf(c: TrainingRunSpec['catboost']): PreparedDataset['catboost']
     growPolicy: c?.growPolicy,
     maxLeaves: c?.maxLeaves,
     autoClassWeights: c?.autoClassWeights,
+    classWeights: classWeightsOf(c?.classWeights, classNames),
     evalMetric: c?.evalMetric,
     bootstrapType: c?.bootstrapType,
     subsample: num(c?.subsample),

@@ -43,6 +43,8 @@ export const preparedDataset = z.object({
     growPolicy: z.enum(['SymmetricTree', 'Depthwise', 'Lossguide']).optional(),
     maxLeaves: z.number().int().optional(),
     autoClassWeights: z.enum(['None', 'Balanced', 'SqrtBalanced']).optional(),
+    /** One weight per class, in classNames order. */
+    classWeights: z.array(z.number()).optional(),
     evalMetric: z.string().optional(),
     bootstrapType: z.enum(['Bayesian', 'Bernoulli', 'MVS', 'No']).optional(),
     subsample: z.number().optional(),

@@ -75,7 +75,7 @@ export const EXTRA_OVERRIDES: Record<string, string> = {
   border_count: 'catboost.borderCount', max_bin: 'catboost.borderCount',
   grow_policy: 'catboost.growPolicy',
   max_leaves: 'catboost.maxLeaves', num_leaves: 'catboost.maxLeaves',
-  auto_class_weights: 'catboost.autoClassWeights',
+  auto_class_weights: 'catboost.autoClassWeights', class_weights: 'catboost.classWeights',
   eval_metric: 'catboost.evalMetric',
   bootstrap_type: 'catboost.bootstrapType',
   subsample: 'catboost.subsample',
@@ -95,7 +95,7 @@ export const catboostExtra = withRules(z.record(z.string().max(64), z.string().m
   },
   {
     rule: `!self.exists(k, k in ${celList(Object.keys(EXTRA_OVERRIDES))})`,
-    message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount, growPolicy, maxLeaves, autoClassWeights, evalMetric, bootstrapType, subsample, baggingTemperature or compute) instead',
+    message: 'must not set a parameter that has its own field: set the field (catboost.iterations, learningRate, depth, l2LeafReg, lossFunction, earlyStoppingRounds, randomSeed, oneHotMaxSize, maxCtrComplexity, borderCount, growPolicy, maxLeaves, autoClassWeights, classWeights, evalMetric, bootstrapType, subsample, baggingTemperature or compute) instead',
     messageExpression:
       `${celOverridePairs}.filter(p, p.split('=')[0] in self)` +
       ".map(p, 'catboost.extra.' + p.split('=')[0] + ' overrides ' + p.split('=')[1] + ': remove it from extra' + " +
@@ -114,7 +114,15 @@ export const DEFAULT_PRIMARY_METRIC: Record<TaskType, MetricName> = { Regression
 
 const CATBOOST_NAME = '^[A-Za-z][A-Za-z0-9]*(:[A-Za-z_]+=[^;:]+(;[A-Za-z_]+=[^;:]+)*)?$';
 
-type CatboostRuleInput = { growPolicy?: string | undefined; maxLeaves?: number | undefined; bootstrapType?: string | undefined; subsample?: string | undefined; baggingTemperature?: string | undefined };
+type CatboostRuleInput = {
+  growPolicy?: string | undefined;
+  maxLeaves?: number | undefined;
+  bootstrapType?: string | undefined;
+  subsample?: string | undefined;
+  baggingTemperature?: string | undefined;
+  autoClassWeights?: string | undefined;
+  classWeights?: Record<string, string> | undefined;
+};
 
 // Parameters CatBoost would take and ignore (or refuse deep in training) without the setting they belong to.
 const catboostRules = [
@@ -135,6 +143,12 @@ const catboostRules = [
     message: 'baggingTemperature applies only to bootstrapType Bayesian: set catboost.bootstrapType to Bayesian, or remove baggingTemperature',
     fieldPath: '.baggingTemperature',
     check: (c: CatboostRuleInput) => c.baggingTemperature === undefined || c.bootstrapType === 'Bayesian',
+  },
+  {
+    rule: '!has(self.classWeights) || !has(self.autoClassWeights)',
+    message: 'classWeights and autoClassWeights both set the class weights: keep one',
+    fieldPath: '.classWeights',
+    check: (c: CatboostRuleInput) => c.classWeights === undefined || c.autoClassWeights === undefined,
   },
 ];
 
@@ -169,6 +183,12 @@ export const catboostParams = withRules(
       .enum(['None', 'Balanced', 'SqrtBalanced'])
       .optional()
       .describe('Classifiers: weight each class by 1/frequency (Balanced) or its square root (SqrtBalanced) in training; metrics.json then reports the test metrics weighted the same way beside the unweighted ones.'),
+    classWeights: z
+      .record(z.string().min(1).max(256), decimalString({ above: 0, message: 'a class weight must be above 0, e.g. "3"' }))
+      .meta({ maxProperties: 100 })
+      .refine((m) => Object.keys(m).length <= 100, 'must have at most 100 entries') // maxProperties' zod twin
+      .optional()
+      .describe('Classifiers: the training weight of each class by its label as the target column holds it (after valueMap), e.g. {">50K": "3"}; classes not listed weigh 1. Not with autoClassWeights.'),
     evalMetric: matching(z.string().max(128), CATBOOST_NAME, 'must be a CatBoost metric name with optional parameters, e.g. "AUC" or "TotalF1:average=Macro"')
       .optional()
       .describe('Metric of the validation log and of early stopping, e.g. "AUC" or "TotalF1:average=Macro"; default the loss.'),
@@ -280,6 +300,12 @@ const taskRules = [
     message: 'catboost.autoClassWeights applies only to BinaryClassification and MulticlassClassification: remove it (a regression has no classes to weigh)',
     fieldPath: '.catboost.autoClassWeights',
     check: (s: { task: string; catboost: { autoClassWeights?: string | undefined } }) => s.task !== 'Regression' || s.catboost.autoClassWeights === undefined,
+  },
+  {
+    rule: "self.task != 'Regression' || !has(self.catboost.classWeights)",
+    message: 'catboost.classWeights applies only to BinaryClassification and MulticlassClassification: remove it (a regression has no classes to weigh)',
+    fieldPath: '.catboost.classWeights',
+    check: (s: { task: string; catboost: { classWeights?: Record<string, string> | undefined } }) => s.task !== 'Regression' || s.catboost.classWeights === undefined,
   },
   {
     rule: `!has(self.evaluation.primaryMetric) || ${celMetricFitsTask('self.evaluation.primaryMetric', 'self.task')}`,
