@@ -22,6 +22,8 @@ interface Case {
   title: string;
   example: string;
   catboost: TrainingRunSpec['catboost'];
+  /** What a log target's prediction estimates, when not the example's own. */
+  estimate?: 'Mean';
   expect: (report: ExportReport) => void;
 }
 
@@ -48,6 +50,16 @@ const cases: Case[] = [
     expect: (r) => {
       expect(r.summary.combinationCtrs).toBeGreaterThan(0);
       expect(r.summary.outputs).toContain('prediction');
+    },
+  },
+  {
+    title: 'salaries, regression of log(salary) estimating the mean: the smearing factor multiplies in the graph',
+    example: 'salaries.yaml',
+    catboost: { iterations: 200, learningRate: '0.15', depth: 6, randomSeed: 0 },
+    estimate: 'Mean',
+    expect: (r) => {
+      expect(r.targetSmearing).toBeGreaterThan(1);
+      expect(r.parity.maxRelativeError['prediction']).toBeLessThanOrEqual(1e-12);
     },
   },
   {
@@ -88,7 +100,8 @@ function perturbed(types: ('Numeric' | 'Categorical')[], rows: EncodedRow[]): En
 describe('ONNX export matches CatBoost', () => {
   it.each(cases.map((c) => [c.title, c] as const))('%s', async (_title, c) => {
     const dir = join(work, c.title.replace(/[^a-z0-9]+/gi, '-'));
-    const spec = { ...exampleTrainingRun(c.example), catboost: c.catboost };
+    const example = exampleTrainingRun(c.example);
+    const spec = { ...example, catboost: c.catboost, ...(c.estimate ? { features: { ...example.features, target: { ...example.features.target, estimate: c.estimate } } } : {}) };
     await runPipeline({ spec, workDir: dir, producerVersion: 'test' }, ['prepare', 'train', 'export']);
     const { preparedDir, modelDir } = workPaths(dir);
     const trained = JSON.parse(await readFile(join(modelDir, 'metrics.json'), 'utf8'));
