@@ -1,6 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { inputSchema } from '../features/schema.js';
+import { catboostModel } from './catboost-json.js';
 import { catFeatureHash } from './cityhash.js';
-import { calcHash, ctrValue } from './compile.js';
+import { calcHash, compileCatboostModel, ctrValue } from './compile.js';
+import { createSession, runModel } from './onnx-runner.js';
 
 const sext = (h: number) => BigInt.asUintN(64, BigInt(h));
 
@@ -19,5 +22,33 @@ describe('CTR keys and values', () => {
     const third = ctrValue({ prior_numerator: 0, prior_denomerator: 0, shift: 0, scale: 3 }, 1, 3);
     expect(third).toBe(Math.fround(Math.fround(1 / 3) * 3));
     expect(Math.fround(third)).toBe(third);
+  });
+});
+
+describe('models without splits', () => {
+  const schema = inputSchema.parse({
+    version: 1,
+    task: 'Regression',
+    features: { target: { column: 'y', transform: 'Log1p', estimate: 'Mean' }, columns: [{ name: 'city', type: 'Categorical' }] },
+    inputs: [{ name: 'city', type: 'Categorical', feature: 'city' }],
+    multiLabel: {},
+  });
+  const model = (trees: unknown[]) => catboostModel.parse({ features_info: { categorical_features: [{ feature_index: 0, flat_feature_index: 0 }] }, oblivious_trees: trees, scale_and_bias: [1, [0.5]] });
+  const compile = (trees: unknown[], targetSmearing?: number) =>
+    compileCatboostModel({ model: model(trees), schema, vocabulary: new Map([['city', ['a', 'b']]]), producerVersion: 'test', ...(targetSmearing ? { targetSmearing } : {}) });
+
+  it('predicts the lone leaves’ sum plus the bias for every row, seen, unseen or empty, times the smearing factor', async () => {
+    const { onnx, summary } = compile([{ leaf_values: [0.25], splits: null }, { leaf_values: [0.125], splits: null }], 1.5);
+    expect(summary).toMatchObject({ trees: 2, nodes: 0 });
+    const session = await createSession(onnx);
+    const out = await runModel(session, schema.inputs, [['a'], ['never seen'], ['']]);
+    await session.release();
+    expect(Array.from(out.raw)).toEqual([0.875, 0.875, 0.875]);
+    expect(Array.from(out.prediction!)).toEqual(new Array(3).fill(Math.exp(0.875) * 1.5 - 1));
+  });
+
+  it('refuses a model of no trees, which CatBoost cannot score either, and estimate Mean without a smearing factor', () => {
+    expect(() => compile([], 1.5)).toThrow('the model has no trees (oblivious_trees and trees are empty), so CatBoost cannot score it either: retrain');
+    expect(() => compile([{ leaf_values: [0.25], splits: null }])).toThrow(/estimate is Mean but the trained model has no targetSmearing in metrics.json: retrain/);
   });
 });
