@@ -646,7 +646,7 @@ def train(data: Path, out: Path) -> None:
     try:
         model.fit(train_pool, eval_set=val_pool, verbose=1, log_cout=progress, log_cerr=sys.stderr)
     except catboost.CatBoostError as e:
-        raise InputError(f'CatBoost refused to train: {catboost_message(e)}; check spec.catboost (lossFunction, extra) and the data') from None
+        raise InputError(f'CatBoost refused to train: {catboost_message(e)}; check spec.catboost (lossFunction, evalMetric, extra) and the data') from None
     seconds = time.perf_counter() - started
     progress.finish()
 

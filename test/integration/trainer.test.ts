@@ -467,6 +467,16 @@ describe('orchard_trainer.py train and predict', () => {
         /validation\.tsv line 5: Numeric column "z" has "abc"/,
       ));
 
+    test('an evalMetric CatBoost does not know', () =>
+      failing(
+        'bad-eval-metric',
+        async (d) => {
+          const dataset = JSON.parse(await readFile(join(d, 'dataset.json'), 'utf8'));
+          await writeFile(join(d, 'dataset.json'), JSON.stringify({ ...dataset, catboost: { ...dataset.catboost, evalMetric: 'Foo' } }));
+        },
+        /CatBoost refused to train: Key 'Foo' not found .*; check spec\.catboost \(lossFunction, evalMetric, extra\)/,
+      ));
+
     test('an empty test split', () =>
       failing('no-test', (d) => edit(join(d, 'test.tsv'), (l) => l.splice(1)), /test\.tsv has no rows: the test split is empty/));
   });
