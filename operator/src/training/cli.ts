@@ -16,7 +16,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { describeIssue } from '../api/v1alpha1/common.js';
+import { parseStrict } from '../api/v1alpha1/common.js';
 import { scoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
 import { scoreShard } from '../batch/score.js';
@@ -44,10 +44,8 @@ async function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
   } else {
     throw new PrepareError('no training spec: pass --spec FILE or set ORCHARD_TRAINING_SPEC');
   }
-  const parsed = trainingRunSpec.safeParse(raw);
-  if (!parsed.success) {
-    throw new PrepareError(`${where}: ${describeIssue(parsed.error)}`);
-  }
+  const parsed = parseStrict(trainingRunSpec, raw);
+  if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
   return parsed.data;
 }
 
@@ -190,8 +188,8 @@ async function score(): Promise<number> {
     const raw = process.env.ORCHARD_SCORING_SPEC;
     const modelUri = process.env.ORCHARD_MODEL_URI;
     if (!raw || !modelUri) throw new PrepareError('orchard score needs ORCHARD_SCORING_SPEC and ORCHARD_MODEL_URI (set by the operator)');
-    const parsed = scoringJobSpec.safeParse(JSON.parse(raw));
-    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: ${describeIssue(parsed.error)}`);
+    const parsed = parseStrict(scoringJobSpec, JSON.parse(raw));
+    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: ${parsed.message}`);
     const spec = parsed.data;
     const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
     const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));

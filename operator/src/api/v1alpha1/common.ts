@@ -25,9 +25,106 @@ export function fieldPath(path: readonly PropertyKey[], root = 'spec'): string {
 }
 
 /** The first problem of a failed parse as one line: "spec.field: message". */
-export function describeIssue(error: z.ZodError): string {
+export function describeIssue(error: z.ZodError, root = 'spec'): string {
   const issue = error.issues[0]!;
-  return `${fieldPath(issue.path)}: ${issue.message}`;
+  return `${fieldPath(issue.path, root)}: ${issue.message}`;
+}
+
+/** A field the schema does not declare, with the declared name it most likely meant. */
+export interface UnknownField {
+  path: string;
+  didYouMean?: string;
+}
+
+/**
+ * Keys of `value` that `schema` declares nowhere. The CRDs cannot forbid them (a structural schema
+ * has no additionalProperties: false), and the API server prunes them, so the operator never sees one;
+ * a spec read from a file or the environment is checked here instead, or a typo would be dropped in silence.
+ */
+export function unknownFields(schema: z.ZodType, value: unknown, root = 'spec'): UnknownField[] {
+  const found: UnknownField[] = [];
+  const walk = (s: z.ZodType, v: unknown, at: string): void => {
+    const def = (s as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+    switch (def.type) {
+      case 'optional': case 'nullable': case 'default': case 'prefault': case 'readonly': case 'catch': case 'nonoptional':
+        return walk(def.innerType, v, at);
+      case 'pipe':
+        return walk(def.in, v, at);
+      case 'lazy':
+        return walk(def.getter(), v, at);
+      case 'array':
+        if (Array.isArray(v)) v.forEach((item, i) => walk(def.element, item, `${at}[${i}]`));
+        return;
+      case 'record':
+        if (isPlainObject(v)) for (const k of Object.keys(v)) walk(def.valueType, v[k], `${at}.${k}`);
+        return;
+      case 'union': {
+        // Only object options declare fields; a value that fits none is the union's own error.
+        const objects = (def.options as z.ZodType[]).filter((o) => (o as any)._zod.def.type === 'object');
+        if (objects.length === 1) walk(objects[0]!, v, at);
+        return;
+      }
+      case 'object': {
+        if (!isPlainObject(v)) return;
+        const shape = def.shape as Record<string, z.ZodType>;
+        for (const k of Object.keys(v)) {
+          if (Object.hasOwn(shape, k)) walk(shape[k]!, v[k], `${at}.${k}`);
+          else {
+            const near = closestName(k, Object.keys(shape));
+            found.push({ path: `${at}.${k}`, ...(near ? { didYouMean: near } : {}) });
+          }
+        }
+        return;
+      }
+      default:
+    }
+  };
+  walk(schema, value, root);
+  return found;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** "spec.catboost.learningrate is not a field: did you mean learningRate? (…)" for each unknown field, one line. */
+export function describeUnknownFields(fields: readonly UnknownField[]): string {
+  const each = fields.map((f) => `${f.path} is not a field${f.didYouMean ? `: did you mean ${f.didYouMean}?` : ''}`);
+  return `${each.join('; ')} (fix or remove ${fields.length === 1 ? 'it' : 'them'}: the API server would drop an unknown field, and the run would go ahead without it)`;
+}
+
+/** The declared name closest to `name` by edit distance, when close enough to be a typo of it. */
+export function closestName(name: string, names: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of names) {
+    const d = candidate.toLowerCase() === lower ? 0 : editDistance(lower, candidate.toLowerCase()) + 1;
+    if (!best || d < best.distance) best = { name: candidate, distance: d };
+  }
+  // A third of the name may differ (one in three letters): beyond that the guess misleads more than it helps.
+  return best && best.distance - 1 <= Math.max(1, Math.floor(name.length / 3)) ? best.name : undefined;
+}
+
+/** Levenshtein distance, with a transposition counted as one edit (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Parses a spec read outside the cluster (a file, an environment variable): unknown fields are refused
+ * as admission with fieldValidation=Strict refuses them, then the schema's own checks apply.
+ */
+export function parseStrict<S extends z.ZodType>(schema: S, raw: unknown, root = 'spec'): { success: true; data: z.output<S> } | { success: false; message: string } {
+  const unknown = unknownFields(schema, raw, root);
+  if (unknown.length > 0) return { success: false, message: describeUnknownFields(unknown) };
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, message: describeIssue(parsed.error, root) };
 }
 
 export function withRules<S extends z.ZodType>(schema: S, rules: Rule<z.output<S>>[]): S {
@@ -99,6 +196,19 @@ export interface DecimalRange {
   message: string;
 }
 
+/**
+ * A string schema whose type error, for a YAML number, says to quote it and why: `learningRate: 0.08`
+ * reads as a float, and the spec holds none.
+ */
+export function numberAsString(): z.ZodString {
+  return z.string({
+    error: (issue) =>
+      typeof issue.input === 'number'
+        ? `expected a string, got the number ${issue.input}: write "${issue.input}" in quotes, since numbers with fractions are written as strings in this API (no floats in spec, which clients would round differently)`
+        : undefined,
+  });
+}
+
 /** A finite decimal number written as a string, optionally within a range: the API keeps floats out of spec (Kubernetes API conventions). */
 export function decimalString(range?: DecimalRange): z.ZodString {
   const rules: Rule<string>[] = [{ rule: `self.matches(${celString(DECIMAL)})`, message: DECIMAL_MESSAGE, check: (s) => decimalRe.test(s) }];
@@ -117,7 +227,7 @@ export function decimalString(range?: DecimalRange): z.ZodString {
       check: (s) => !decimalRe.test(s) || bounds.every((b) => b.ok(Number(s))),
     });
   }
-  return withRules(z.string().max(32), rules);
+  return withRules(numberAsString().max(32), rules);
 }
 
 /** Whether a string is a decimal `decimalString` accepts, for rules that compare two of them. */
@@ -132,7 +242,7 @@ const FRACTION = '^0?[.][0-9]*[1-9][0-9]*$';
 const fractionRe = new RegExp(FRACTION);
 
 /** A fraction strictly between 0 and 1, as a string (e.g. "0.2"). */
-export const fraction = matching(z.string().max(32), FRACTION, 'must be a fraction between 0 and 1 (both excluded) written as a string, e.g. "0.2"');
+export const fraction = matching(numberAsString().max(32), FRACTION, 'must be a fraction between 0 and 1 (both excluded) written as a string, e.g. "0.2"');
 
 /** Whether a string is a fraction `fraction` accepts, for rules that compare two of them. */
 export const isFraction = (s: string): boolean => fractionRe.test(s);
