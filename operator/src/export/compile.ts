@@ -491,7 +491,7 @@ export function compileCatboostModel(options: CompileOptions): CompiledModel {
       if (target.transform === 'Log') y = g.add('Exp', [y]);
       if (target.transform === 'Log1p') y = g.add('Sub', [g.add('Exp', [y]), g.scalarDouble(1)]);
     }
-    if (target.transform !== 'None') metadata.targetEstimate = target.estimate;
+    if (target.transform !== 'None') metadata.targetEstimate = target.estimate ?? 'Median';
     const targetScale = target.scale === undefined ? 1 : Number(target.scale);
     y = g.add(targetScale === 1 ? 'Identity' : 'Mul', targetScale === 1 ? [y] : [y, g.scalarDouble(targetScale)], {}, { output: 'prediction' });
     outputs.push({ name: 'prediction', elemType: DataType.DOUBLE, shape: ['N'] });

@@ -5,8 +5,7 @@ import type { TaskType } from '../api/v1alpha1/training-run.js';
 import { quoteFileText } from '../artifacts/errors.js';
 import { FeatureError, numericValue, ownValue, type RawValue } from './transform.js';
 
-// estimate is optional here so that targets written before it existed (and test fixtures) read as Median.
-type Target = Omit<FeatureSpec['target'], 'estimate'> & { estimate?: FeatureSpec['target']['estimate'] };
+type Target = FeatureSpec['target'];
 
 function mappedLabel(target: Target, value: RawValue): string | null {
   if (value === null || value === undefined || value === '') return null;

@@ -172,7 +172,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       column: targetColumn,
       transform: spec.task === 'Regression' ? features.target.transform : 'None',
       scale: spec.task === 'Regression' && features.target.scale !== undefined ? Number(features.target.scale) : 1,
-      ...(spec.task === 'Regression' ? { estimate: features.target.estimate } : {}),
+      ...(spec.task === 'Regression' ? { estimate: features.target.estimate ?? 'Median' } : {}),
     },
     rows: { train: byPart.train.readers.length, validation: byPart.validation.readers.length, test: byPart.test.readers.length },
     catboost: catboostOf(spec.catboost, classNames),

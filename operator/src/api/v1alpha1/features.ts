@@ -53,9 +53,9 @@ export const target = z
       .describe('Regression only: train on log(y) or log(1+y); predictions are transformed back inside the ONNX graph.'),
     estimate: z
       .enum(['Median', 'Mean'])
-      .default('Median')
+      .optional()
       .describe(
-        'Regression with transform Log or Log1p: what a prediction estimates. Median: exp of the predicted log, the median of y given the inputs (below its mean on skewed targets such as prices). ' +
+        'Regression with transform Log or Log1p: what a prediction estimates; Median when unset. Median: exp of the predicted log, the median of y given the inputs (below its mean on skewed targets such as prices). ' +
           "Mean: the mean of y, by Duan's smearing: exp of the predicted log times the mean of exp(residual) on the training split (for Log1p, minus 1 after the multiply), compiled into the ONNX graph. No effect with transform None.",
       ),
     scale: decimalString({ above: 0, message: 'scale must be above 0 (the target is divided by it), e.g. "1000" for thousands' })
