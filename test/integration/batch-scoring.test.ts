@@ -45,7 +45,7 @@ describe('batch scoring', () => {
     const summary = await scoreShard({ spec: job(1, 'one'), modelUri, shard: 0 });
     expect(summary).toMatchObject({ rows: 16281, rejected: 0 });
     const metrics = metricsFromStats('BinaryClassification', summary.stats!);
-    for (const name of ['LogLoss', 'Accuracy', 'AUC']) expect(metrics[name]).toBeCloseTo(trained.metrics[name]!, 9);
+    for (const name of ['LogLoss', 'Accuracy', 'AUC', 'Precision', 'Recall', 'F1']) expect(metrics[name]).toBeCloseTo(trained.metrics[name]!, 9);
 
     const csv = await readArtifactText(summary.outputUri, 'predictions.csv');
     const lines = csv.trimEnd().split('\n');
@@ -85,6 +85,7 @@ describe('batch scoring', () => {
     const merged = metricsFromStats('BinaryClassification', mergeStats(summaries.map((s) => s.stats!))!);
     expect(merged.LogLoss).toBeCloseTo(trained.metrics.LogLoss!, 9);
     expect(merged.Accuracy).toBeCloseTo(trained.metrics.Accuracy!, 9);
+    for (const name of ['Precision', 'Recall', 'F1']) expect(merged[name]).toBeCloseTo(trained.metrics[name]!, 9);
     expect(Math.abs(merged.AUC! - trained.metrics.AUC!)).toBeLessThan(0.002); // binned across shards
     for (const s of summaries) expect((await readManifest(s.outputUri)).files.map((f) => f.name).sort()).toEqual(['predictions.csv', 'summary.json']);
     expect(summaries[2]!.outputUri).toMatch(/three\/shard-00002-of-00003\/$/);

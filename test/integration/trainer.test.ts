@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { classificationStats, metricsFromStats } from '../../operator/src/batch/metrics.js';
 import type { PreparedDataset } from '../../operator/src/training/prepared.js';
 import { trainerCommand } from '../../operator/src/training/trainer.js';
 
@@ -324,6 +325,9 @@ describe('orchard_trainer.py train and predict', () => {
     expect(metrics.metrics.MacroF1).toBeCloseTo(mean(perClass.map((c) => c.f1)), 12);
     expect(metrics.metrics.BalancedAccuracy).toBeCloseTo(mean(perClass.map((c) => c.recall)), 12);
     expect(metrics.weightedMetrics).toBeUndefined(); // no class weights, nothing to weigh
+    // Batch scoring and the champion comparison compute the same numbers from the same probabilities.
+    const batch = metricsFromStats('MulticlassClassification', classificationStats('MulticlassClassification', labels, rows.flatMap((r) => r.slice(3)), 3));
+    for (const k of ['MacroF1', 'BalancedAccuracy', 'Accuracy', 'LogLoss']) expect(batch[k]).toBeCloseTo(metrics.metrics[k], 12);
     // Multiclass calibration is on the predicted class's probability against how often it is right.
     expectCalibration(metrics.calibration, 'PredictedClass', rows.map((r) => Math.max(...r.slice(3))), predicted.map((p, i) => p === labels[i]));
   });
@@ -342,6 +346,8 @@ describe('orchard_trainer.py train and predict', () => {
     expect(metrics.metrics.F1).toBeCloseTo((2 * tp!) / (2 * tp! + fp! + fn!), 12);
     expect(metrics.metrics.Accuracy).toBeCloseTo((tp! + tn!) / labels.length, 12);
     expectCalibration(metrics.calibration, 'PositiveClass', rows.map((r) => r[2]!), labels.map((l) => l === 1));
+    const batch = metricsFromStats('BinaryClassification', classificationStats('BinaryClassification', labels, rows.flatMap((r) => r.slice(1)), 2));
+    for (const k of ['Precision', 'Recall', 'F1', 'Accuracy']) expect(batch[k]).toBeCloseTo(metrics.metrics[k], 12);
   });
 
   test('named fields reach CatBoost (Lossguide, maxLeaves, Bernoulli subsample, evalMetric, autoClassWeights); weighted metrics sit beside the unweighted', async () => {

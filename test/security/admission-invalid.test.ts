@@ -108,6 +108,8 @@ const invalid: Case[] = [
   binary('R2 on BinaryClassification', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'R2')),
   multiclass('F1 on MulticlassClassification', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'F1')),
   multiclass('AUC on MulticlassClassification', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'AUC')),
+  binary('MacroF1 on BinaryClassification', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'MacroF1')),
+  regression('Precision on Regression', 'spec.evaluation.primaryMetric', (s) => (s.evaluation.primaryMetric = 'Precision')),
   binary('topFraction 1', 'spec.evaluation.topFraction', (s) => (s.evaluation.topFraction = '1')),
   binary('topFraction 0', 'spec.evaluation.topFraction', (s) => (s.evaluation.topFraction = '0')),
 
@@ -254,6 +256,8 @@ const edgeValid: Case[] = [
     Object.assign(s.catboost, { autoClassWeights: 'SqrtBalanced', bootstrapType: 'Bayesian', baggingTemperature: '0', evalMetric: 'TotalF1:average=Macro' });
   }),
   edit('TrainingRun', 'adult-income-1', 'explicit class weights, one a tiny decimal', (s) => (s.catboost.classWeights = { '>50K': '3', '<=50K': '0.001' })),
+  edit('TrainingRun', 'salaries-experience-1', 'MacroF1 as the headline of a multiclass run', (s) => (s.evaluation.primaryMetric = 'MacroF1')),
+  edit('TrainingRun', 'adult-income-1', 'Recall as the headline of a binary run', (s) => (s.evaluation.primaryMetric = 'Recall')),
   edit('TrainingRun', 'salaries-2023', 'Quantile loss and R2', (s) => {
     s.catboost.lossFunction = 'Quantile:alpha=0.9';
     s.evaluation.primaryMetric = 'R2';

@@ -18,6 +18,10 @@ export interface MetricStats {
   /** Classification: summed log loss and correct predictions. */
   logloss?: number;
   correct?: number;
+  /** Classification, per class: rows of the class, rows predicted as it, and rows of it predicted right. */
+  support?: number[];
+  predicted?: number[];
+  hits?: number[];
   /** Binary: positives and negatives per probability bin, and the exact AUC when there is one shard. */
   pos?: number[];
   neg?: number[];
@@ -39,6 +43,7 @@ export function regressionStats(y: ArrayLike<number>, pred: ArrayLike<number>): 
 /** `proba` is rows × classes; `y` the class index. */
 export function classificationStats(task: TaskType, y: ArrayLike<number>, proba: ArrayLike<number>, classes: number): MetricStats {
   const s: MetricStats = { n: y.length, logloss: 0, correct: 0 };
+  const [support, predictedAs, hits] = [0, 1, 2].map(() => new Array<number>(classes).fill(0)) as [number[], number[], number[]];
   for (let i = 0; i < y.length; i++) {
     const row = i * classes;
     const label = y[i]!;
@@ -48,7 +53,11 @@ export function classificationStats(task: TaskType, y: ArrayLike<number>, proba:
     // Binary: positive when p > 0.5, CatBoost's own rule (ties go negative).
     const predicted = classes === 2 ? (proba[row + 1]! > 0.5 ? 1 : 0) : best;
     if (predicted === label) s.correct!++;
+    support[label]!++;
+    predictedAs[predicted]!++;
+    if (predicted === label) hits[label]!++;
   }
+  Object.assign(s, { support, predicted: predictedAs, hits });
   if (task === 'BinaryClassification') {
     s.pos = new Array<number>(AUC_BINS).fill(0);
     s.neg = new Array<number>(AUC_BINS).fill(0);
@@ -103,6 +112,12 @@ export function mergeStats(parts: MetricStats[]): MetricStats | undefined {
       out.neg = (out.neg ?? new Array<number>(p.neg.length).fill(0)).map((v, i) => v + p.neg![i]!);
     }
   }
+  // Per-class counts add up only when every shard has them (a shard from an older Orchard has not).
+  for (const k of ['support', 'predicted', 'hits'] as const) {
+    if (parts.every((p) => p[k] !== undefined && p[k].length === parts[0]![k]?.length)) {
+      out[k] = parts.reduce((sum, p) => sum.map((v, i) => v + p[k]![i]!), new Array<number>(parts[0]![k]!.length).fill(0));
+    }
+  }
   return out;
 }
 
@@ -130,5 +145,26 @@ export function metricsFromStats(task: TaskType, s: MetricStats): Record<string,
     const auc = s.auc ?? (s.pos && s.neg ? binnedAuc(s.pos, s.neg) : undefined);
     if (auc !== undefined) out.AUC = auc;
   }
+  if (s.support && s.predicted && s.hits) Object.assign(out, classMetrics(task, s.support, s.predicted, s.hits));
   return out;
+}
+
+/**
+ * The trainer's per-class metrics (orchard_trainer.py): binary Precision, Recall and F1 of the
+ * positive class, each left out where undefined; multiclass MacroF1 and BalancedAccuracy over the
+ * classes present.
+ */
+function classMetrics(task: TaskType, support: number[], predicted: number[], hits: number[]): Record<string, number> {
+  const f1 = (k: number) => (support[k]! + predicted[k]! > 0 ? (2 * hits[k]!) / (support[k]! + predicted[k]!) : 0);
+  if (task === 'BinaryClassification') {
+    return {
+      ...(predicted[1]! > 0 ? { Precision: hits[1]! / predicted[1]! } : {}),
+      ...(support[1]! > 0 ? { Recall: hits[1]! / support[1]! } : {}),
+      ...(support[1]! + predicted[1]! > 0 ? { F1: f1(1) } : {}),
+    };
+  }
+  const present = support.flatMap((n, k) => (n > 0 ? [k] : []));
+  if (!present.length) return {};
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return { MacroF1: mean(present.map(f1)), BalancedAccuracy: mean(present.map((k) => hits[k]! / support[k]!)) };
 }

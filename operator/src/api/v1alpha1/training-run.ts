@@ -12,15 +12,15 @@ export const taskType = z
 export type TaskType = z.infer<typeof taskType>;
 
 export const metricName = z
-  .enum(['RMSE', 'MAE', 'R2', 'AUC', 'LogLoss', 'Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK'])
+  .enum(['RMSE', 'MAE', 'R2', 'AUC', 'LogLoss', 'Accuracy', 'Precision', 'Recall', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK', 'MacroF1', 'BalancedAccuracy'])
   .describe('A test-split metric.');
 export type MetricName = z.infer<typeof metricName>;
 
 /** The metrics the trainer and batch scoring compute for each task; any other cannot be compared or promoted on. */
 export const METRICS_BY_TASK: Record<TaskType, MetricName[]> = {
   Regression: ['RMSE', 'MAE', 'R2'],
-  BinaryClassification: ['AUC', 'LogLoss', 'Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK'],
-  MulticlassClassification: ['LogLoss', 'Accuracy'],
+  BinaryClassification: ['AUC', 'LogLoss', 'Accuracy', 'Precision', 'Recall', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK'],
+  MulticlassClassification: ['LogLoss', 'Accuracy', 'MacroF1', 'BalancedAccuracy'],
 };
 
 /** A CEL expression: whether the metric `metric` is computed for the task `task` (both CEL expressions). */

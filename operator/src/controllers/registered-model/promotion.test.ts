@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ModelVersion, RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
-import { appendPromotions, computePromotions } from './promotion.js';
+import { appendPromotions, computePromotions, improvement } from './promotion.js';
 import { registerVersion } from './versions.js';
 
 const now = new Date('2026-11-23T12:00:00Z');
@@ -49,6 +49,11 @@ describe('Automatic promotion', () => {
     // Applied, the same world decides nothing new.
     const next: RegisteredModelStatus = { ...status, aliases: result.aliases, promotions: appendPromotions(status.promotions, result.changes) };
     expect(computePromotions(spec, next, now).changes).toEqual([]);
+  });
+
+  it.each(['Precision', 'Recall', 'MacroF1', 'BalancedAccuracy'] as const)('higher %s is better', (metric) => {
+    expect(improvement(metric, 0.8, 0.5)).toBeCloseTo(0.6, 12);
+    expect(improvement(metric, 0.5, 0.8)).toBeLessThan(0);
   });
 
   it('decides versions registered together in order', () => {

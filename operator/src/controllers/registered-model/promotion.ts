@@ -6,7 +6,7 @@ import { rfc3339 } from '../../runtime/conditions.js';
 export type Promotion = NonNullable<RegisteredModelStatus['promotions']>[number];
 type Aliases = NonNullable<RegisteredModelStatus['aliases']>;
 
-const HIGHER_IS_BETTER = new Set<MetricName>(['R2', 'AUC', 'Accuracy', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK']);
+const HIGHER_IS_BETTER = new Set<MetricName>(['R2', 'AUC', 'Accuracy', 'Precision', 'Recall', 'F1', 'PrecisionAtK', 'RecallAtK', 'LiftAtK', 'MacroF1', 'BalancedAccuracy']);
 const MAX_PROMOTIONS = 100;
 
 export interface PromotionResult {
