@@ -11,7 +11,7 @@ import { createSession, runModel } from '../export/onnx-runner.js';
 import { parseReferenceProfile } from '../features/profile.js';
 import { inputSchema } from '../features/schema.js';
 import { labelEncoder } from '../features/target.js';
-import { FeatureError, recordEncoder, tableRowReader, type EncodedRow } from '../features/transform.js';
+import { cellReader, FeatureError, recordEncoder, tableRowReader, type EncodedRow, type RawValue } from '../features/transform.js';
 import { labelStats, type MetricStats } from './metrics.js';
 
 const CHUNK = 4096;
@@ -41,6 +41,8 @@ export interface ScoreOptions {
   /** What inputs may name: in the operator's Pods, its roots and hosts (see sourceLimits); unset, anything. */
   limits?: SourceLimits;
   log?: (line: string) => void;
+  /** Each chunk's model inputs just before they are scored: where a test compares them with training's. */
+  onEncoded?: (rows: EncodedRow[]) => void;
 }
 
 export function shardPrefix(outputUri: string, shard: number, shards: number): string {
@@ -68,6 +70,8 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   const classes = schema.classNames;
   const labelColumn = spec.input.labelColumn;
   const encodeLabel = labelColumn ? labelEncoder(schema.task, { ...schema.features.target, column: labelColumn }, classes) : undefined;
+  // The label is read through the model's cells as training read its target; passthrough columns stay as they are.
+  const cell = cellReader(schema.features.cells) ?? ((v: RawValue) => v);
   const passthrough = spec.output.passthroughColumns ?? [];
   const withProbabilities = classes !== undefined && spec.output.probabilities !== 'Omit';
   const json = spec.output.format === 'JsonLines';
@@ -90,7 +94,9 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
     let batch: { row: (string | null)[]; encoded: EncodedRow; label?: number | null }[] = [];
     const flush = async () => {
       if (!batch.length) return;
-      const out = await runModel(session, schema.inputs, batch.map((b) => b.encoded));
+      const encoded = batch.map((b) => b.encoded);
+      options.onEncoded?.(encoded);
+      const out = await runModel(session, schema.inputs, encoded);
       batch.forEach((b, r) => {
         drift?.add(b.encoded, driftPrediction(schema.task, out, r, classes));
         const values: (string | number | null)[] = passthrough.map((c) => (reader(b.row)(c) as string | null | undefined) ?? null);
@@ -134,7 +140,7 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
       // A label that cannot be read leaves the row out of the metrics, not out of the predictions.
       let label: number | null | undefined;
       try {
-        label = encodeLabel?.(read(labelColumn!));
+        label = encodeLabel?.(cell(read(labelColumn!)));
       } catch (err) {
         if (!(err instanceof FeatureError)) throw err;
         label = null;

@@ -6,6 +6,8 @@ import { featureSpec } from '../api/v1alpha1/features.js';
 import { taskType } from '../api/v1alpha1/training-run.js';
 
 export const INPUT_SCHEMA_VERSION = 1;
+/** Schemas that use features.cells, pattern or range: a reader that cannot apply them must refuse the model. */
+export const INPUT_SCHEMA_VERSION_CELLS = 2;
 
 export const modelInput = z.object({
   /** The ONNX input name. */
@@ -19,7 +21,7 @@ export const modelInput = z.object({
 export type ModelInput = z.infer<typeof modelInput>;
 
 export const inputSchema = z.object({
-  version: z.literal(INPUT_SCHEMA_VERSION),
+  version: z.union([z.literal(INPUT_SCHEMA_VERSION), z.literal(INPUT_SCHEMA_VERSION_CELLS)]),
   task: taskType,
   features: featureSpec,
   inputs: z.array(modelInput),

@@ -10,7 +10,7 @@ import { referenceProfile, numericProfile } from '../features/profile.js';
 import type { InputSchema } from '../features/schema.js';
 import { classNamesFor, inverseLabel, labelEncoder } from '../features/target.js';
 import {
-  buildInputSchema, FeatureError, fitMultiLabel, recordEncoder, sourceColumn, tableRowReader, type EncodedRow, type RecordReader,
+  buildInputSchema, cellReader, FeatureError, fitMultiLabel, mergeCellOptions, recordEncoder, sourceColumn, tableRowReader, type EncodedRow, type RawValue, type RecordReader,
 } from '../features/transform.js';
 import { compileFilters, describeFilter } from './filters.js';
 import { PREPARED_VERSION, type PreparedDataset } from './prepared.js';
@@ -50,7 +50,12 @@ const PART_FILES: Record<Part, string> = { train: 'train.tsv', validation: 'vali
 export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   const { spec, outDir } = options;
   const log = options.log ?? (() => {});
-  const features = spec.features;
+  // data.source.csv's whitespace and naValues become the model's: a scorer must read " Centro" and
+  // "--" as training did. testSource's stay how that one file is read.
+  const cells = mergeCellOptions(spec.features.cells, spec.data.source.csv);
+  const features = cells === spec.features.cells ? spec.features : { ...spec.features, cells };
+  // Every column prepare reads (target, filters, split) through the cells too, not only the features.
+  const readCell = cellReader(features.cells);
   const required = requiredColumns(spec);
 
   const load = async (source: DataSource, field: string): Promise<Table> => {
@@ -69,7 +74,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   const test = spec.data.testSource ? await load(spec.data.testSource, 'data.testSource') : undefined;
 
   // Filters: bounds are learned on the main source and applied to both.
-  const mainRows = toRows(main);
+  const mainRows = toRows(main, readCell);
   const predicates = compileFilters(spec.data.filters ?? [], mainRows.readers);
   const applyFilters = (rows: SourceRows): SourceRows => {
     let kept = rows;
@@ -82,7 +87,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
     return kept;
   };
   let rows = applyFilters(mainRows);
-  let testRows = test ? applyFilters(toRows(test)) : undefined;
+  let testRows = test ? applyFilters(toRows(test, readCell)) : undefined;
 
   // Missing labels cannot be learned from.
   const targetColumn = features.target.column;
@@ -269,9 +274,13 @@ function wrap<T>(f: () => T): T {
   }
 }
 
-function toRows(table: Table): SourceRows {
+function toRows(table: Table, readCell: ((value: RawValue) => RawValue) | undefined): SourceRows {
   const reader = tableRowReader(table.columns);
-  return { source: table.source, rowNumbers: table.rows.map((_, i) => i + 1), readers: table.rows.map(reader) };
+  const readers = table.rows.map((row): RecordReader => {
+    const read = reader(row);
+    return readCell ? (column) => readCell(read(column)) : read;
+  });
+  return { source: table.source, rowNumbers: table.rows.map((_, i) => i + 1), readers };
 }
 
 function pick(rows: SourceRows, keep: boolean[]): SourceRows {
