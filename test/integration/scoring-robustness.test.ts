@@ -55,7 +55,8 @@ beforeAll(async () => {
   model = await trainExample('salaries.yaml', dir);
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  const spec = { model: 'salaries', version: 3, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes: 1 << 20, port };
+  // Reject: unknown fields are among the hostile requests, each certain to be refused.
+  const spec = { model: 'salaries', version: 3, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes: 1 << 20, port, extraFields: { policy: 'Reject' } };
   child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'operator/src/training/cli.ts'), 'serve'], {
     env: {
       ...process.env,

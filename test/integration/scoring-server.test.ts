@@ -112,7 +112,7 @@ describe('the scoring server', () => {
   });
 
   it('names the field and the fix for bad input', async () => {
-    const { url } = await scorer(salaries);
+    const { url } = await scorer(salaries, { extraFields: { policy: 'Reject' } });
     const good = salaries.records[0]!;
     const cases: [unknown, RegExp][] = [
       [{ instances: [] }, /^instances: the batch is empty/],

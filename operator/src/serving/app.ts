@@ -10,7 +10,8 @@ import type { EncodedRow } from '../features/transform.js';
 import type { DriftSender } from './drift-sender.js';
 import type { Route, ScoringMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
-import { parseInferRequest, parseInstances, RequestError } from './requests.js';
+import { parseInferRequest, parseInstances, passedThrough, RequestError } from './requests.js';
+import { DEFAULT_EXTRA_FIELDS, type ExtraFields } from './spec.js';
 
 export interface ScoringState {
   champion: ServedModel;
@@ -31,6 +32,8 @@ export interface ScoringAppOptions {
    */
   bodyBudgetBytes: number;
   drift?: DriftSender;
+  /** What a record's fields beyond the model's inputs do: the model's serving.extraFields. */
+  extraFields?: ExtraFields;
   /** Picks the challenger for a request: random below percent unless a test fixes it. */
   random?: () => number;
   /** Where unexpected failures are logged: the scorer's own log. */
@@ -274,8 +277,11 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
 
   // A legal request has at most a value per input (or column, with its key) per row, and each
   // value may carry a few commas inside its text: four times that, plus the request's own fields.
+  const extraFields = options.extraFields ?? DEFAULT_EXTRA_FIELDS;
+  // Ignore and PassThrough take whole rows of a data file, which may hold columns the model never reads.
+  const rowWidth = extraFields.policy === 'Reject' ? 0 : 256;
   const maxValues = () => {
-    const width = Math.max(...[state.champion, state.challenger?.model].flatMap((m) => (m ? [m.schema.inputs.length, m.columns.length] : [])));
+    const width = Math.max(rowWidth, ...[state.champion, state.challenger?.model].flatMap((m) => (m ? [m.schema.inputs.length, m.columns.length] : [])));
     return 4 * (options.maxBatchRows + 1) * (width + 2) + 1024;
   };
   const versions = () => [state.champion.version, ...(state.challenger ? [state.challenger.model.version] : [])];
@@ -294,7 +300,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
   /** Open Inference Protocol v2: one [N, 1] tensor per model input in, the asked-for output tensors out. */
   async function infer(model: ServedModel, body: unknown) {
     const names = outputNames(model);
-    const request = parseInferRequest(body, model, options.maxBatchRows, names);
+    const request = parseInferRequest(body, model, options.maxBatchRows, names, extraFields);
     const out = await score(model, request.rows);
     const n = request.rows.length;
     const tensor = (name: string) => {
@@ -306,16 +312,18 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       model_name: model.name,
       model_version: String(model.version),
       ...(request.id !== undefined ? { id: request.id } : {}),
-      outputs: (request.outputs ?? names).map(tensor),
+      outputs: [...(request.outputs ?? names).map(tensor), ...(request.passedThrough ?? [])],
     };
   }
 
   /** KServe's V1 protocol shape: raw records in, predictions (and class probabilities) out. */
   async function predict(model: ServedModel, body: unknown) {
-    const rows = parseInstances(body, model, options.maxBatchRows);
+    const rows = parseInstances(body, model, options.maxBatchRows, extraFields);
     const out = await score(model, rows);
+    const echoed = passedThrough(body, model, extraFields);
+    const passThrough = echoed ? { passThrough: echoed } : {};
     const classes = model.schema.classNames;
-    if (!classes) return { model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!) };
+    if (!classes) return { model_name: model.name, model_version: String(model.version), predictions: Array.from(out.prediction!), ...passThrough };
     const k = classes.length;
     const predictions: string[] = [];
     const probabilities: Record<string, number>[] = [];
@@ -326,7 +334,7 @@ export function createScoringApp(options: ScoringAppOptions): ScoringHandler {
       predictions.push(k === 2 ? classes[p[1]! > 0.5 ? 1 : 0]! : classes[best]!);
       probabilities.push(Object.fromEntries(classes.map((c, i) => [c, p[i]!])));
     }
-    return { model_name: model.name, model_version: String(model.version), predictions, probabilities };
+    return { model_name: model.name, model_version: String(model.version), predictions, probabilities, ...passThrough };
   }
 
   // Scoring takes a direct path: express's routing and response layers cost a scoring request

@@ -23,7 +23,7 @@ const schema = {
   multiLabel: {},
 } as unknown as InputSchema;
 const model = { name: 'm', schema, encode: recordEncoder(schema), columns: ['years', 'size', 'job_title'] } as unknown as ServedModel;
-const parse = (instances: unknown[]) => parseInstances({ instances }, model, 10);
+const parse = (instances: unknown[]) => parseInstances({ instances }, model, 10, { policy: 'Reject' });
 
 describe('parseInstances', () => {
   it('encodes records through the feature spec, in any key order', () => {
@@ -35,7 +35,7 @@ describe('parseInstances', () => {
 
   it('names an unknown field before a missing one, whatever the count of keys', () => {
     // As many keys as columns, one of them unknown: the one-pass check must not let it through.
-    expect(() => parse([{ years: 1, size: 'S', job_tittle: 'x' }])).toThrow(/^instances\[0\]\.job_tittle: unknown field: the model reads years, size, job_title$/);
+    expect(() => parse([{ years: 1, size: 'S', job_tittle: 'x' }])).toThrow(/^instances\[0\]\.job_tittle: unknown field: the model reads years, size, job_title \(its serving.extraFields.policy is Reject: send only these, or set the policy to Ignore\)$/);
     expect(() => parse([{ years: 1, size: 'S', job_title: 'x' }, { years: 1, size: 'S' }])).toThrow(/^instances\[1\]\.job_title: missing: /);
     expect(() => parse([{ years: 1, size: 'S', job_title: 'x', extra: 1 }])).toThrow(/^instances\[0\]\.extra: unknown field/);
   });
@@ -59,7 +59,7 @@ describe('parseInstances with Object.prototype names', () => {
 
   it('names a column the record lacks as missing, even when Object.prototype has a member of that name', () => {
     for (const name of Object.getOwnPropertyNames(Object.prototype)) {
-      expect(() => parseInstances({ instances: [{ other: 1 }] }, onColumn(name), 10)).toThrow(/^instances\[0\]\.other: unknown field/);
+      expect(() => parseInstances({ instances: [{ other: 1 }] }, onColumn(name), 10, { policy: 'Reject' })).toThrow(/^instances\[0\]\.other: unknown field/);
       expect(() => parseInstances({ instances: [{}] }, onColumn(name), 10)).toThrow(new RegExp(`^instances\\[0\\]\\.${name}: missing: `));
       expect(parseInstances({ instances: [JSON.parse(`{${JSON.stringify(name)}: 4}`)] }, onColumn(name), 10)).toEqual([[4]]);
     }

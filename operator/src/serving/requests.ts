@@ -1,7 +1,9 @@
 // Request validation: every request is checked against the model's input schema before it reaches
 // the model, and every problem becomes a RequestError naming the field and what to send instead.
 import { FeatureError, jsonRecordReader, type EncodedRow } from '../features/transform.js';
+import { closestName } from '../api/v1alpha1/common.js';
 import type { ServedModel } from './model.js';
+import { DEFAULT_EXTRA_FIELDS, type ExtraFields } from './spec.js';
 
 export class RequestError extends Error {
   constructor(
@@ -29,7 +31,7 @@ function checkBatch(n: number, maxRows: number, field: string): void {
 }
 
 /** `{"instances": [{column: value, ...}, ...]}` → model input rows, through the shared feature spec. */
-export function parseInstances(body: unknown, model: ServedModel, maxRows: number): EncodedRow[] {
+export function parseInstances(body: unknown, model: ServedModel, maxRows: number, extra: ExtraFields = DEFAULT_EXTRA_FIELDS): EncodedRow[] {
   if (!isObject(body)) throw bad(`request body: expected a JSON object {"instances": [...]}, got ${describe(body)}`);
   checkKeys(body, ['instances'], '');
   const instances = body.instances;
@@ -46,7 +48,7 @@ export function parseInstances(body: unknown, model: ServedModel, maxRows: numbe
     for (const _ in record) keys++;
     let exact = keys === columns.length;
     for (let c = 0; exact && c < columns.length; c++) exact = Object.hasOwn(record, columns[c]!);
-    if (!exact) checkFields(record, i, model);
+    if (!exact) checkFields(record, i, model, extra);
     try {
       rows[i] = model.encode(jsonRecordReader(record));
     } catch (err) {
@@ -57,13 +59,25 @@ export function parseInstances(body: unknown, model: ServedModel, maxRows: numbe
   return rows;
 }
 
-function checkFields(record: Record<string, unknown>, i: number, model: ServedModel): void {
-  for (const key of Object.keys(record)) {
-    if (!model.columns.includes(key)) throw bad(`instances[${i}].${key}: unknown field: the model reads ${model.columns.join(', ')}`);
+function checkFields(record: Record<string, unknown>, i: number, model: ServedModel, extra: ExtraFields): void {
+  const unread = Object.keys(record).filter((key) => !model.columns.includes(key));
+  if (extra.policy === 'Reject' && unread.length) {
+    throw bad(`instances[${i}].${unread[0]}: unknown field: the model reads ${model.columns.join(', ')} (its serving.extraFields.policy is Reject: send only these, or set the policy to Ignore)`);
   }
   for (const column of model.columns) {
-    if (!Object.hasOwn(record, column)) throw bad(`instances[${i}].${column}: missing: every record carries every column the model reads (null for a missing value)`);
+    if (Object.hasOwn(record, column)) continue;
+    // An ignored field may be this one misspelt: say so, or the client hunts for it.
+    const near = closestName(column, unread);
+    throw bad(`instances[${i}].${column}: missing: every record carries every column the model reads (null for a missing value)${near ? `; the record has ${near}: is it misspelt?` : ''}`);
   }
+}
+
+/** PassThrough: each record's echoed fields (null where a record lacks one), in request order. */
+export function passedThrough(body: unknown, model: ServedModel, extra: ExtraFields): Record<string, unknown>[] | undefined {
+  if (extra.policy !== 'PassThrough') return undefined;
+  const fields = extra.passThrough ?? model.schema.features.idColumns ?? [];
+  const instances = (body as { instances: Record<string, unknown>[] }).instances;
+  return instances.map((record) => Object.fromEntries(fields.map((f) => [f, Object.hasOwn(record, f) ? record[f] : null])));
 }
 
 /**
@@ -122,6 +136,8 @@ function tensorData(data: unknown, shape: number[], where: string): unknown[] {
 export interface InferRequest {
   id?: string;
   rows: EncodedRow[];
+  /** PassThrough: the tensors named in passThrough, answered as they came. */
+  passedThrough?: Record<string, unknown>[];
   /** Output tensors asked for; all when unset. */
   outputs?: string[];
 }
@@ -130,7 +146,7 @@ export interface InferRequest {
  * An Open Inference Protocol v2 request: one tensor per model input, shape [N, 1] or [N], the same
  * N for all; numbers for numeric inputs (null: missing), strings (BYTES) for categorical ones.
  */
-export function parseInferRequest(body: unknown, model: ServedModel, maxRows: number, outputNames: string[]): InferRequest {
+export function parseInferRequest(body: unknown, model: ServedModel, maxRows: number, outputNames: string[], extra: ExtraFields = DEFAULT_EXTRA_FIELDS): InferRequest {
   if (!isObject(body)) throw bad(`request body: expected a JSON object {"inputs": [...]}, got ${describe(body)}`);
   checkKeys(body, ['id', 'parameters', 'inputs', 'outputs'], '');
   if (body.id !== undefined && typeof body.id !== 'string') throw bad(`id: expected a string, got ${describe(body.id)}`);
@@ -146,9 +162,11 @@ export function parseInferRequest(body: unknown, model: ServedModel, maxRows: nu
     byName.set(tensor.name, { tensor, index });
   });
   const expected = model.schema.inputs;
-  for (const name of byName.keys()) {
-    if (!expected.some((i) => i.name === name)) throw bad(`inputs: "${name}" is not an input of ${model.name} (inputs: ${expected.map((i) => i.name).join(', ')})`);
+  const unread = [...byName.keys()].filter((name) => !expected.some((i) => i.name === name));
+  if (extra.policy === 'Reject' && unread.length) {
+    throw bad(`inputs: "${unread[0]}" is not an input of ${model.name} (inputs: ${expected.map((i) => i.name).join(', ')}; its serving.extraFields.policy is Reject: send only these, or set the policy to Ignore)`);
   }
+  const echoed = extra.policy === 'PassThrough' ? (extra.passThrough ?? model.schema.features.idColumns ?? []).filter((name) => unread.includes(name)) : [];
   let n: number | undefined;
   const columns = expected.map((input) => {
     const given = byName.get(input.name);
@@ -192,5 +210,6 @@ export function parseInferRequest(body: unknown, model: ServedModel, maxRows: nu
       return o.name;
     });
   }
-  return { ...(typeof body.id === 'string' ? { id: body.id } : {}), rows, ...(outputs ? { outputs } : {}) };
+  const passed = echoed.map((name) => byName.get(name)!.tensor);
+  return { ...(typeof body.id === 'string' ? { id: body.id } : {}), rows, ...(outputs ? { outputs } : {}), ...(passed.length ? { passedThrough: passed } : {}) };
 }

@@ -60,7 +60,7 @@ export async function startScorer(spec: ScorerSpec, options: { host?: string; lo
       : undefined;
   if (spec.driftUrl && !champion.profile) log('no reference-profile.json with the model: drift is not monitored', { model: spec.model, version: spec.version });
   const state: ScoringState = { champion, ...(challenger ? { challenger: { model: challenger, percent: spec.challenger!.percent } } : {}), ready: true, draining: false };
-  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, bodyBudgetBytes: limits.bodyBudgetBytes, log, ...(drift ? { drift } : {}) });
+  const app = createScoringApp({ state, metrics, maxBatchRows: spec.maxBatchRows, maxBodyBytes: spec.maxBodyBytes, bodyBudgetBytes: limits.bodyBudgetBytes, log, ...(drift ? { drift } : {}), ...(spec.extraFields ? { extraFields: spec.extraFields } : {}) });
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,

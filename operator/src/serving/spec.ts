@@ -4,6 +4,19 @@ import { z } from 'zod';
 
 const modelUri = z.string().regex(/^(file:\/\/\/|gs:\/\/)/, 'must start with file:/// or gs://');
 
+/**
+ * Fields of a record that the model does not read. Reject: 400 (clients that want a typo caught).
+ * Ignore: accepted and unused, so full rows of the training file (target, id and dropped columns)
+ * score as they are; a misspelt input is still refused, as that input is then missing. PassThrough:
+ * Ignore, and `passThrough` (default: the model's idColumns) echoed beside each prediction.
+ */
+export const extraFieldsPolicy = z.enum(['Reject', 'Ignore', 'PassThrough']);
+export type ExtraFieldsPolicy = z.infer<typeof extraFieldsPolicy>;
+export const extraFields = z.object({ policy: extraFieldsPolicy, passThrough: z.array(z.string().min(1)).optional() });
+export type ExtraFields = z.infer<typeof extraFields>;
+/** Absent from the scorer's spec: so a RegisteredModel left at its default keeps the Deployment it had. */
+export const DEFAULT_EXTRA_FIELDS: ExtraFields = { policy: 'Ignore' };
+
 export const scorerSpec = z.object({
   model: z.string().min(1),
   version: z.int().min(1),
@@ -16,6 +29,7 @@ export const scorerSpec = z.object({
   driftUrl: z.string().optional(),
   /** Rows per count block sent to the monitor: the drift window's granularity. */
   driftBlockRows: z.int().min(1).optional(),
+  extraFields: extraFields.optional(),
 });
 export type ScorerSpec = z.infer<typeof scorerSpec>;
 

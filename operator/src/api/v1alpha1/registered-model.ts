@@ -1,7 +1,7 @@
 // RegisteredModel: the registry entry (immutable versions, champion/challenger aliases, promotion
 // policy) and the online serving of its champion, with drift monitoring and optional retraining.
 import { z } from 'zod';
-import { conditions, decimalString, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
+import { columnName, conditions, decimalString, featureDrift, fraction, metricTable, observedGeneration, podOptions, withRules } from './common.js';
 import {
   celMetricFitsTask, METRICS_BY_TASK, METRICS_BY_TASK_SENTENCE, metricName, misfitMessage, misfitMessageOf, taskType, trainingRunTemplateSpec,
 } from './training-run.js';
@@ -54,6 +54,32 @@ export const autoscaling = withRules(
   ],
 ).describe('A HorizontalPodAutoscaler instead of fixed replicas. Unset: the operator\'s default autoscaler if the install turns one on (chart value scorer.autoscaling), else fixed replicas.');
 
+export const extraFields = withRules(
+  z.object({
+    policy: z
+      .enum(['Reject', 'Ignore', 'PassThrough'])
+      .default('Ignore')
+      .describe(
+        'What a record\'s fields that the model does not read do. Ignore: they are accepted and unused, so whole rows of the training file (target, idColumns, columns the feature spec leaves out) score as they are; a misspelt input is still refused, as that input is then missing. ' +
+          'Reject: 400 naming the field, for clients that should send the inputs alone. PassThrough: Ignore, and the fields in passThrough are echoed beside each prediction.',
+      ),
+    passThrough: z
+      .array(columnName)
+      .min(1)
+      .max(16)
+      .optional()
+      .describe('PassThrough only: the fields echoed in each answer (null where a record lacks one); default the model\'s features.idColumns.'),
+  }),
+  [
+    {
+      rule: "!has(self.passThrough) || self.policy == 'PassThrough'",
+      message: 'passThrough applies only to policy PassThrough: set policy PassThrough, or remove passThrough',
+      fieldPath: '.passThrough',
+      check: (e) => e.passThrough === undefined || e.policy === 'PassThrough',
+    },
+  ],
+).describe('Fields of a scoring request that are not model inputs.');
+
 export const serving = z
   .object({
     mode: z.enum(['Online', 'None']).default('Online').describe('Online: serve the champion over HTTP. None: registry only.'),
@@ -65,6 +91,7 @@ export const serving = z
       .describe('Send part of the traffic to the challenger version: every scoring Pod loads both versions and routes each request by this share.'),
     maxBatchRows: z.int32().min(1).max(100000).default(1000).describe('Largest number of rows one request may carry.'),
     maxBodyBytes: z.int32().min(1024).max(104857600).default(1048576).describe('Largest request body in bytes.'),
+    extraFields: extraFields.default({ policy: 'Ignore' }),
     ...podOptions,
   })
   .describe('Online serving of the champion: ONNX scoring servers with a drift sidecar.');
@@ -96,7 +123,7 @@ export const registeredModelSpec = withRules(
     task: taskType.optional().describe('When set, only TrainingRuns of this task may register versions.'),
     description: z.string().max(4096).optional().describe('What the model is for.'),
     promotion: promotion.default({ policy: 'Automatic', minImprovement: '0' }),
-    serving: serving.default({ mode: 'Online', replicas: 1, maxBatchRows: 1000, maxBodyBytes: 1048576 }),
+    serving: serving.default({ mode: 'Online', replicas: 1, maxBatchRows: 1000, maxBodyBytes: 1048576, extraFields: { policy: 'Ignore' } }),
     drift: drift.default({ onDrift: 'Alert', windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5', coolDownSeconds: 86400 }),
     retrain: z
       .object({ template: trainingRunTemplateSpec })

@@ -112,6 +112,15 @@ describe('serving children', () => {
     });
   });
 
+  it("passes serving.extraFields to the scorer, and leaves the default out so an upgrade rolls no Deployment", () => {
+    const scorerSpec = (d: any) => JSON.parse(d.spec.template.spec.containers[0].env.find((e: any) => e.name === 'ORCHARD_SERVING_SPEC').value);
+    expect(scorerSpec(buildScoringDeployment(registeredModel('salaries'), version(2), undefined, defaults)).extraFields).toBeUndefined();
+    const passThrough = registeredModel('salaries', (s) => (s.serving = { extraFields: { policy: 'PassThrough', passThrough: ['row_id'] } }));
+    expect(scorerSpec(buildScoringDeployment(passThrough, version(2), undefined, defaults)).extraFields).toEqual({ policy: 'PassThrough', passThrough: ['row_id'] });
+    const reject = registeredModel('salaries', (s) => (s.serving = { extraFields: { policy: 'Reject' } }));
+    expect(scorerSpec(buildScoringDeployment(reject, version(2), undefined, defaults)).extraFields).toEqual({ policy: 'Reject' });
+  });
+
   it('changes the input hash (and so rolls out) exactly when what serves changes', () => {
     const model = registeredModel('salaries');
     const hash = (d: any) => d.metadata.annotations[SPEC_HASH_ANNOTATION];

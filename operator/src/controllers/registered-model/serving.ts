@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { API_VERSION } from '../../api/v1alpha1/common.js';
 import type { ModelVersion, RegisteredModelSpec } from '../../api/v1alpha1/registered-model.js';
-import type { DriftSidecarSpec, ScorerSpec } from '../../serving/spec.js';
+import { DEFAULT_EXTRA_FIELDS, type DriftSidecarSpec, type ScorerSpec } from '../../serving/spec.js';
 import { CONTAINER_SECURITY_CONTEXT, LABELS, POD_SECURITY_CONTEXT, TMP_MOUNT, TMP_VOLUME } from '../training-run/desired.js';
 
 export interface RegisteredModelObject {
@@ -120,6 +120,8 @@ export function buildScoringDeployment(
     port: SCORER_PORT,
     driftUrl: `http://127.0.0.1:${DRIFT_INGEST_PORT}/v1/blocks`,
     driftBlockRows: Math.max(1, Math.ceil(drift.windowRows / 20)),
+    // The default is the scorer's own: left out, so a model at the default keeps its Deployment (no rollout on upgrade).
+    ...(serving.extraFields.policy !== DEFAULT_EXTRA_FIELDS.policy || serving.extraFields.passThrough ? { extraFields: serving.extraFields } : {}),
   };
   const sidecar: DriftSidecarSpec = {
     model: model.metadata.name,
