@@ -406,14 +406,14 @@ def class_weights_of(model: catboost.CatBoost, classes: int) -> np.ndarray | Non
     return np.asarray(weights, dtype=np.float64)
 
 
-def weighted_metrics(y: np.ndarray, proba: np.ndarray, class_weights: np.ndarray) -> dict[str, float]:
+def weighted_metrics(y: np.ndarray, proba: np.ndarray, class_weights: np.ndarray, binary: bool) -> dict[str, float]:
     """The test metrics with each row weighted by its true class's weight, as CatBoost weighs them in training."""
     w = class_weights[y]
     predicted = predicted_classes(proba)
-    p_true = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS if proba.shape[1] == 2 else 1.0)
+    p_true = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS if binary else 1.0)  # as binary_logloss and multiclass_metrics clip
     out = {'LogLoss': float(-np.sum(w * np.log(p_true)) / w.sum()), 'Accuracy': float(np.sum(w * (predicted == y)) / w.sum())}
     per_class = class_scores(confusion_matrix(y, predicted, proba.shape[1], w))
-    if proba.shape[1] == 2:
+    if binary:
         positive = per_class[1]
         if float(np.sum(w * (predicted == 1))) > 0:
             out['Precision'] = positive['precision']
@@ -426,10 +426,10 @@ def weighted_metrics(y: np.ndarray, proba: np.ndarray, class_weights: np.ndarray
     return out
 
 
-def calibration(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+def calibration(y: np.ndarray, proba: np.ndarray, binary: bool) -> dict[str, Any]:
     """Reliability diagram in equal-width bins: binary on P(positive); multiclass on the predicted class's
     probability (confidence) against how often that class is right."""
-    if proba.shape[1] == 2:
+    if binary:
         kind, p, hit = 'PositiveClass', proba[:, 1], (y == 1)
     else:
         predicted = np.argmax(proba, axis=1)
@@ -451,17 +451,17 @@ def classification_report(model: catboost.CatBoost, ds: dict[str, Any], pool: ca
     """What metrics.json adds for classifiers: per-class scores, the confusion matrix, calibration, and
     with class weights the weighted metrics beside the unweighted ones."""
     proba = np.asarray(model.predict(pool, prediction_type='Probability', thread_count=-1), dtype=np.float64)
-    names = ds['classNames']
+    names, binary = ds['classNames'], ds['task'] == 'BinaryClassification'
     cm = confusion_matrix(y, predicted_classes(proba), len(names))
     report: dict[str, Any] = {
         'classes': [{'name': n, **s, 'support': int(s['support'])} for n, s in zip(names, class_scores(cm))],
         'confusionMatrix': {'labels': names, 'counts': cm.astype(np.int64).tolist()},
-        'calibration': calibration(y, proba),
+        'calibration': calibration(y, proba, binary),
     }
     weights = class_weights_of(model, len(names))
     if weights is not None:
         report['classWeights'] = weights.tolist()
-        report['weightedMetrics'] = weighted_metrics(y, proba, weights)
+        report['weightedMetrics'] = weighted_metrics(y, proba, weights, binary)
     return report
 
 
