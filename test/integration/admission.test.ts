@@ -2,7 +2,9 @@
 // defaults filled in, invalid manifests are rejected with a message naming the field, and
 // kubectl sees the columns, short names and category.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { apiErrorMessage, createObject, statusCode, type KubeObject } from '../../operator/src/kube/client.js';
+import { apiErrorMessage, createObject, openRequest, statusCode, type KubeObject } from '../../operator/src/kube/client.js';
+import { unknownFields } from '../../operator/src/api/v1alpha1/common.js';
+import { trainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
 import { kinds } from '../../operator/src/api/v1alpha1/index.js';
 import { exampleManifests, invalidManifests } from '../fixtures/manifests.js';
 import { createNamespace, getAs, testKubeConfig } from '../support/cluster.js';
@@ -53,6 +55,44 @@ describe('invalid manifests', () => {
       expect(apiErrorMessage(error)).not.toContain('should match');
     },
   );
+});
+
+describe('unknown fields', () => {
+  // What `kubectl apply` sends by default (1.27+) is fieldValidation=Warn; --validate=strict sends Strict.
+  const withTypo = () => {
+    const run = structuredClone(exampleManifests().find((e) => e.manifest.metadata.name === 'salaries-experience-1')!.manifest) as any;
+    run.metadata = { name: `typo-${Math.random().toString(36).slice(2, 8)}`, namespace };
+    run.spec.catboost.learningrate = '0.1';
+    return run;
+  };
+  const post = async (obj: object, fieldValidation: 'Strict' | 'Warn') => {
+    const body = JSON.stringify(obj);
+    const res = await openRequest(kc, 'POST', `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns?fieldValidation=${fieldValidation}&dryRun=All`, {
+      headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+      body,
+    });
+    let text = '';
+    res.setEncoding('utf8');
+    for await (const chunk of res) text += chunk;
+    return { status: res.statusCode, warning: res.headers.warning, json: JSON.parse(text) };
+  };
+
+  it('are refused with fieldValidation=Strict, naming the field as the CLI does', async () => {
+    const run = withTypo();
+    const a = await post(run, 'Strict');
+    expect(a.status).toBe(400);
+    expect(a.json.message).toContain('unknown field "spec.catboost.learningrate"');
+    expect(unknownFields(trainingRunSpec, run.spec).map((f) => f.path)).toEqual(['spec.catboost.learningrate']);
+  });
+
+  it('are dropped with a Warning header with fieldValidation=Warn, so the operator never sees them', async () => {
+    const a = await post(withTypo(), 'Warn');
+    expect(a.status).toBe(201);
+    // A Warning header quotes its text: 299 - "unknown field \"spec.catboost.learningrate\"", as kubectl prints it.
+    expect(a.warning).toMatch(/^299 - "unknown field \\"spec\.catboost\.learningrate\\""$/);
+    expect(a.json.spec.catboost.learningrate).toBeUndefined();
+    expect(unknownFields(trainingRunSpec, a.json.spec)).toEqual([]);
+  });
 });
 
 describe('what kubectl shows', () => {
