@@ -407,6 +407,20 @@ describe('orchard_trainer.py train and predict', () => {
     expect(run.stdout).toMatch(/^train: test weighted by class \(no 1, yes 3\): LogLoss /m);
   });
 
+  test('a two-class MulticlassClassification run with class weights is evaluated as multiclass, not as binary', async () => {
+    const data = await prepared('multiclass-two', 'MulticlassClassification', { autoClassWeights: 'Balanced' });
+    for (const split of Object.keys(SPLITS)) {
+      const lines = (await readFile(join(data, `${split}.tsv`), 'utf8')).split('\n');
+      await writeFile(join(data, `${split}.tsv`), lines.map((l, i) => (i > 0 && l.startsWith('2\t') ? `1${l.slice(1)}` : l)).join('\n'));
+    }
+    const dataset = JSON.parse(await readFile(join(data, 'dataset.json'), 'utf8'));
+    await writeFile(join(data, 'dataset.json'), JSON.stringify({ ...dataset, classNames: ['low', 'high'] }));
+    const { metrics } = await train(data);
+    expect(Object.keys(metrics.metrics).sort()).toEqual(['Accuracy', 'BalancedAccuracy', 'LogLoss', 'MacroF1']);
+    expect(Object.keys(metrics.weightedMetrics).sort()).toEqual(['Accuracy', 'BalancedAccuracy', 'LogLoss', 'MacroF1']);
+    expect(metrics.calibration.kind).toBe('PredictedClass');
+  });
+
   test('plots: SVG files beside metrics.json that parse as XML, one bar per feature and one cell per class pair', async () => {
     const regression = await train(await prepared('plots-regression', 'Regression'));
     expect(regression.metrics.plots).toEqual(['feature-importance.svg']);
