@@ -85,9 +85,12 @@ describe('TrainingRun controller', () => {
       rows: { train: 4156, validation: 521, test: 1261 },
       trees: 322,
       testDataFingerprint: 'a1b2c3d4e5f60718',
+      plots: ['featureImportance'],
     };
     await setPodStatus(pod, 'publish', {}, 'Succeeded', JSON.stringify(summary));
     const done = await reason('salaries-1', 'Succeeded');
+    // Links the CRD's status schema keeps (a pruned field would be written again on every pass, below).
+    expect(done.status.artifacts).toMatchObject({ metrics: 'gs://orchard-test/runs/x/metrics.json', plots: { featureImportance: 'gs://orchard-test/runs/x/feature-importance.svg' } });
     expect(done.status).toMatchObject({
       registeredVersion: 1,
       metrics: { RMSE: '56469.2', MAE: '40064.1', R2: '0.279621' },
