@@ -268,6 +268,16 @@ describe('bad input fails in one line, names the problem, and publishes nothing'
       /catboost\.extra\.grow_policy overrides catboost\.growPolicy: remove it from extra and set catboost\.growPolicy/,
     ],
     ['maxLeaves without growPolicy Lossguide', (s) => void (s.catboost.maxLeaves = 16), /spec\.catboost\.maxLeaves: maxLeaves applies only to growPolicy Lossguide/],
+    [
+      'a pattern that does not compile in JavaScript',
+      (s) => void s.features.columns.push({ name: 'title_word', column: 'job_title', type: 'Categorical', pattern: { regex: '^([A-Za-z]+' } }),
+      /spec\.features\.columns\[\d+\]\.pattern\.regex: does not compile: .*Unterminated group/,
+    ],
+    [
+      'a range feature on cells that are not ranges',
+      (s) => void s.features.columns.push({ name: 'title_range', column: 'job_title', type: 'Numeric', range: {} }),
+      /^row \d+ of file:\/\/.*salaries\.csv: title_range: ".*" is not a number or a range such as "45-65": send one, or map the value with valueMap$/,
+    ],
   ];
 
   it.each(cases.map((c, i) => [...c, i] as const))('%s', async (_title, change, message, i) => {
