@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { scoringJobSpec } from '../../operator/src/api/v1alpha1/scoring-job.js';
 import { trainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
 import { readSource } from '../../operator/src/artifacts/sources.js';
-import { readArtifact, readArtifactText } from '../../operator/src/artifacts/store.js';
+import { publishArtifacts, readArtifact, readArtifactText, readManifest } from '../../operator/src/artifacts/store.js';
 import { scoreShard } from '../../operator/src/batch/score.js';
 import { createSession, runModel } from '../../operator/src/export/onnx-runner.js';
 import { inputSchema, type InputSchema } from '../../operator/src/features/schema.js';
-import { jsonRecordReader, type EncodedRow } from '../../operator/src/features/transform.js';
+import { jsonRecordReader, PATTERN_MAX_CELL, recordEncoder, type EncodedRow } from '../../operator/src/features/transform.js';
 import { loadServedModel } from '../../operator/src/serving/model.js';
 import { startScorer, type RunningScorer } from '../../operator/src/serving/server.js';
 import { runPipeline, workPaths } from '../../operator/src/training/pipeline.js';
@@ -27,7 +27,7 @@ let csv: string;
 let modelUri: string;
 let schema: InputSchema;
 let records: Record<string, string | null>[];
-let scorer: RunningScorer | undefined;
+const scorers: RunningScorer[] = [];
 
 /** mulberry32: the same file on every run. */
 function random(seed: number): () => number {
@@ -103,7 +103,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await scorer?.shutdown(0);
+  await Promise.all(scorers.map((s) => s.shutdown(0)));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -123,6 +123,12 @@ function post(url: string, body: unknown): Promise<{ status: number; json: any }
     req.on('error', reject);
     req.end(text);
   });
+}
+
+async function scorerUrl(uri: string): Promise<string> {
+  const scorer = await startScorer({ model: 'm', version: 1, modelUri: uri, maxBatchRows: 1000, maxBodyBytes: 1 << 20, port: 0 } as never, { host: '127.0.0.1', log: () => {} });
+  scorers.push(scorer);
+  return `http://127.0.0.1:${((scorer.server as Server).address() as { port: number }).port}/v1/models/m:predict`;
 }
 
 describe('the feature contract', () => {
@@ -168,8 +174,7 @@ describe('the feature contract', () => {
     expect(online[records.findIndex((r) => r.zone === 'unknown')]![at('zone')]).toBe('');
 
     // Over HTTP: raw records in, the model's answers to exactly these inputs out.
-    scorer = await startScorer({ model: 'm', version: 1, modelUri, maxBatchRows: 1000, maxBodyBytes: 1 << 20, port: 0 } as never, { host: '127.0.0.1', log: () => {} });
-    const url = `http://127.0.0.1:${((scorer.server as Server).address() as { port: number }).port}/v1/models/m:predict`;
+    const url = await scorerUrl(modelUri);
     const answer = await post(url, { instances: records });
     expect(answer.status).toBe(200);
     const session = await createSession(await readArtifact(modelUri, 'model.onnx'));
@@ -178,5 +183,45 @@ describe('the feature contract', () => {
     expect(answer.json.predictions).toHaveLength(records.length);
     // One batch or several: onnxruntime sums the trees in another order, a few ulps apart.
     answer.json.predictions.forEach((p: number, r: number) => expect(Math.abs(p - expected.prediction![r]!)).toBeLessThanOrEqual(1e-12 * Math.abs(p)));
+  });
+
+  it('answers 400 naming the feature for cells a range or pattern cannot read, and for cells too long to search', async () => {
+    const url = await scorerUrl(modelUri);
+    const good = { district: 'Centro', area: '80', age: '45-65', rooms: '3 rooms', zone: 'B-1', tags: 'pool' };
+    expect(await post(url, { instances: [{ ...good, rooms: 'three rooms' }] })).toEqual({
+      status: 400,
+      json: { error: 'instances[0].rooms: "three rooms" does not match pattern.regex: send a value it matches, or set pattern.noMatch to Missing' },
+    });
+    expect(await post(url, { instances: [{ ...good, age: '65-45' }] })).toMatchObject({ status: 400, json: { error: expect.stringMatching(/^instances\[0\]\.age: "65-45" has its lower bound above its upper bound/) } });
+    const started = performance.now();
+    const long = await post(url, { instances: [{ ...good, rooms: `${'9'.repeat(PATTERN_MAX_CELL * 100)} rooms` }] });
+    expect(long.status).toBe(400);
+    expect(long.json.error).toMatch(new RegExp(`^instances\\[0\\]\\.rooms: .* is ${PATTERN_MAX_CELL * 100 + 6} characters, over the ${PATTERN_MAX_CELL} a pattern reads`));
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('leaves a model published without cells as it was: a padded category is unseen, "--" is a 400', async () => {
+    // The same model as input schema version 1 wrote it: no cells, no range, no pattern.
+    const oldUri = `file://${join(dir, 'model-v1')}/`;
+    const old = structuredClone(schema) as any;
+    old.version = 1;
+    delete old.features.cells;
+    for (const f of old.features.columns) {
+      delete f.range;
+      delete f.pattern;
+    }
+    const files = await Promise.all((await readManifest(modelUri)).files.map(async (f) => ({ name: f.name, bytes: f.name === 'input-schema.json' ? Buffer.from(JSON.stringify(old)) : await readArtifact(modelUri, f.name) })));
+    await publishArtifacts(oldUri, files);
+    const url = await scorerUrl(oldUri);
+    const padded = { district: ' Centro', area: '80', age: '50', rooms: '3', zone: 'B', tags: 'pool' };
+    const encoded = recordEncoder(inputSchema.parse(old))(jsonRecordReader(padded));
+    expect(encoded[schema.inputs.findIndex((i) => i.name === 'district')]).toBe(' Centro');
+    const answer = await post(url, { instances: [padded] });
+    expect(answer.status).toBe(200);
+    const session = await createSession(await readArtifact(oldUri, 'model.onnx'));
+    const expected = await runModel(session, schema.inputs, [encoded]);
+    await session.release();
+    expect(Math.abs(answer.json.predictions[0] - expected.prediction![0]!)).toBeLessThanOrEqual(1e-12 * Math.abs(expected.prediction![0]!));
+    expect(await post(url, { instances: [{ ...padded, area: '--' }] })).toMatchObject({ status: 400, json: { error: expect.stringMatching(/^instances\[0\]\.area: "--" is not a number/) } });
   });
 });
