@@ -16,8 +16,11 @@ export const csvOptions = withRules(
       .array(z.string().max(64))
       .max(64)
       .optional()
-      .describe('Cell values read as missing (an empty cell always is), e.g. ["?", "NA"].'),
-    whitespace: z.enum(['Keep', 'Trim']).default('Keep').describe('Trim: strip spaces around every cell (files written "a, b, c").'),
+      .describe('Cell values read as missing (an empty cell always is), e.g. ["?", "NA"]. In a TrainingRun\'s data.source, also stored with the model (features.cells), so scoring reads them as missing too.'),
+    whitespace: z
+      .enum(['Keep', 'Trim'])
+      .default('Keep')
+      .describe('Trim: strip spaces around every cell (files written "a, b, c"). In a TrainingRun\'s data.source, also stored with the model (features.cells), so scoring trims too.'),
     commentPrefix: z.string().min(1).max(8).optional().describe('Lines starting with this are skipped, e.g. "|".'),
   }),
   [
