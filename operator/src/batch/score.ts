@@ -12,7 +12,10 @@ import { parseReferenceProfile } from '../features/profile.js';
 import { inputSchema } from '../features/schema.js';
 import { labelEncoder } from '../features/target.js';
 import { cellReader, FeatureError, recordEncoder, tableRowReader, type EncodedRow, type RawValue } from '../features/transform.js';
-import { labelStats, type MetricStats } from './metrics.js';
+import { metricTable } from '../controllers/training-run/status.js';
+import { evaluateDrift } from '../drift/evaluate.js';
+import { driftStatusOf, type DriftStatus } from '../drift/status.js';
+import { labelStats, metricsFromStats, type MetricStats } from './metrics.js';
 
 const CHUNK = 4096;
 const MAX_REPORTED_ERRORS = 3;
@@ -171,6 +174,33 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   );
   log(`score: shard ${shard}/${shards}: ${scored} rows scored, ${rejected} rejected in ${summary.seconds.toFixed(1)} s → ${outputUri}`);
   return summary;
+}
+
+/**
+ * What `orchard score` prints: the metrics and the drift verdict the operator puts in a ScoringJob's
+ * status, from the same functions, instead of the sums and bin counts summary.json keeps for merging shards.
+ */
+export interface ShardReadout extends Omit<ShardSummary, 'stats' | 'drift'> {
+  /** Rows with a readable label, which the metrics are computed on. */
+  labelledRows?: number;
+  metrics?: Record<string, string>;
+  drift?: DriftStatus;
+}
+
+export async function shardReadout(summary: ShardSummary, modelUri: string, store: { gcs?: Storage } = {}): Promise<ShardReadout> {
+  const { stats, drift, ...rest } = summary;
+  const readout: ShardReadout = rest;
+  if (stats) {
+    const schema = inputSchema.parse(JSON.parse((await readArtifact(modelUri, 'input-schema.json', store)).toString('utf8')));
+    readout.labelledRows = stats.n;
+    readout.metrics = metricTable(metricsFromStats(schema.task, stats));
+  }
+  if (drift && drift.rows > 0) {
+    const where = `${modelUri.endsWith('/') ? modelUri : `${modelUri}/`}reference-profile.json`;
+    const profile = parseReferenceProfile(JSON.parse((await readArtifact(modelUri, 'reference-profile.json', store)).toString('utf8')), where);
+    readout.drift = driftStatusOf(evaluateDrift(profile, drift));
+  }
+  return readout;
 }
 
 /** A model published without a reference profile gets no drift counts. */

@@ -2,6 +2,9 @@
 // model versions, warms them up, then reports ready; on SIGTERM it reports not ready, keeps serving
 // while the endpoint is withdrawn, then stops accepting and finishes the requests in flight.
 import { createServer, type Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { parseStrict } from '../api/v1alpha1/common.js';
 import { makeStorage } from '../artifacts/gcs.js';
 import { readArtifact } from '../artifacts/store.js';
 import { parseReferenceProfile } from '../features/profile.js';
@@ -11,7 +14,7 @@ import { createDriftSidecar, listen } from './drift-sidecar.js';
 import { DriftSender } from './drift-sender.js';
 import { ScoringMetrics } from './metrics.js';
 import { loadServedModel } from './model.js';
-import { driftSidecarSpec, scorerSpec, type DriftSidecarSpec, type ScorerSpec } from './spec.js';
+import { driftSidecarSpec, extraFields, scorerSpec, type DriftSidecarSpec, type ScorerSpec } from './spec.js';
 
 export interface RunningScorer {
   server: Server;
@@ -145,15 +148,107 @@ export async function startDriftMonitor(spec: DriftSidecarSpec, options: { host?
   };
 }
 
-function specFrom<T>(name: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): T {
+export const SERVE_HELP = `usage: orchard serve [flags]
+
+Serves a published model version over HTTP (KServe V1 /v1/models/NAME:predict and Open Inference
+Protocol /v2/models/NAME/infer) until SIGTERM. In a scoring Pod the operator passes everything as
+JSON in ORCHARD_SERVING_SPEC; flags set or override its fields, so a person needs only --model-uri.
+
+  --model-uri URI          the version's artifact prefix, file:///… or gs://… (modelUri; required)
+  --model NAME             the model name in request paths (model; default "model")
+  --version N              the version number reported in answers (version; default 1)
+  --port N                 port to listen on (port; default 8080; 0 picks a free one)
+  --host ADDR              address to listen on (default 0.0.0.0, or ORCHARD_LISTEN_ADDRESS)
+  --max-batch-rows N       most rows per request (maxBatchRows; default 1000)
+  --max-body-bytes N       largest request body (maxBodyBytes; default 1048576)
+  --extra-fields POLICY    fields the model does not read: Ignore (default), Reject or PassThrough
+  --pass-through A,B       PassThrough: the fields echoed beside each prediction (default the model's idColumns)
+  --drift-url URL          where count blocks for drift monitoring go (driftUrl; default none)
+  -h, --help               this text
+
+Limits: ORCHARD_SCORER_HEADERS_TIMEOUT_MS, ORCHARD_SCORER_REQUEST_TIMEOUT_MS, ORCHARD_SCORER_MAX_CONNECTIONS,
+ORCHARD_SCORER_BODY_BUDGET_BYTES (docs/serving-limits.md); ORCHARD_DRAIN_DELAY_MS: drain delay on SIGTERM.
+See docs/commands.md.
+`;
+
+export const DRIFT_HELP = `usage: orchard drift [flags]
+
+Runs the drift monitor of a published model version until SIGTERM: the scorer posts count blocks to
+its ingest port (POST /v1/blocks), and GET /v1/drift judges the window against the training reference.
+In a scoring Pod the operator passes everything as JSON in ORCHARD_DRIFT_SPEC; flags set or override its fields.
+
+  --model-uri URI          the version's artifact prefix, with reference-profile.json (modelUri; required)
+  --model NAME             the model name (model; default "model")
+  --version N              the version number (version; default 1)
+  --port N                 the read side: /v1/drift, /metrics, /healthz (port; default 8081)
+  --ingest-port N          where the scorer posts blocks, on loopback (ingestPort; default 9092)
+  --host ADDR              address of the read side (default every address, or ORCHARD_LISTEN_ADDRESS)
+  --window-rows N          rows in the sliding window (windowRows; default 5000)
+  --window-seconds N       oldest age of a row in the window (windowSeconds; default 3600)
+  --min-rows N             rows needed before drift is judged (minRows; default 500)
+  --drift-share F          share of drifted features that makes the data set drifted (driftShare; default "0.5")
+  -h, --help               this text
+
+See docs/commands.md.
+`;
+
+/** A command-line mistake: the command prints it with a pointer to --help and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type FlagKind = 'string' | 'int' | 'list';
+/** flag → [spec field, kind]; a flag sets or overrides its field of the spec from the environment. */
+const SERVE_FLAGS: Record<string, [string, FlagKind]> = {
+  'model-uri': ['modelUri', 'string'], model: ['model', 'string'], version: ['version', 'int'], port: ['port', 'int'],
+  'max-batch-rows': ['maxBatchRows', 'int'], 'max-body-bytes': ['maxBodyBytes', 'int'], 'drift-url': ['driftUrl', 'string'],
+};
+const DRIFT_FLAGS: Record<string, [string, FlagKind]> = {
+  'model-uri': ['modelUri', 'string'], model: ['model', 'string'], version: ['version', 'int'], port: ['port', 'int'], 'ingest-port': ['ingestPort', 'int'],
+  'window-rows': ['windowRows', 'int'], 'window-seconds': ['windowSeconds', 'int'], 'min-rows': ['minRows', 'int'], 'drift-share': ['driftShare', 'string'],
+};
+const SERVE_DEFAULTS = { model: 'model', version: 1, port: 8080, maxBatchRows: 1000, maxBodyBytes: 1048576 };
+const DRIFT_DEFAULTS = { model: 'model', version: 1, port: 8081, ingestPort: 9092, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+
+/** The spec a command runs with: defaults, then the environment's JSON, then flags. */
+function specFrom<S extends z.ZodType>(
+  name: string,
+  schema: S,
+  defaults: Record<string, unknown>,
+  flags: Record<string, [string, FlagKind]>,
+  values: Record<string, string | boolean | undefined>,
+): z.output<S> {
+  let fromEnv: unknown = {};
   const raw = process.env[name];
-  if (!raw) throw new Error(`${name} is unset: the operator sets it in the scoring Pod`);
-  const parsed = schema.safeParse(JSON.parse(raw));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${name}.${issue.path.join('.')}: ${issue.message}`);
+  if (raw) {
+    try {
+      fromEnv = JSON.parse(raw);
+    } catch (err) {
+      throw new UsageError(`${name} is not JSON (${(err as Error).message}): set it to the spec as JSON, or unset it and pass flags`, { cause: err });
+    }
+    if (typeof fromEnv !== 'object' || fromEnv === null || Array.isArray(fromEnv)) throw new UsageError(`${name} is not a JSON object: set it to the spec as JSON, or unset it and pass flags`);
   }
+  const merged: Record<string, unknown> = { ...defaults, ...(fromEnv as Record<string, unknown>) };
+  for (const [flag, [field, kind]] of Object.entries(flags)) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    if (kind === 'int') {
+      if (!/^[0-9]+$/.test(v)) throw new UsageError(`--${flag}: "${v.slice(0, 40)}" is not a whole number`);
+      merged[field] = Number(v);
+    } else merged[field] = v;
+  }
+  if (merged.modelUri === undefined) throw new UsageError(`no model: pass --model-uri file:///path/to/version/ (or gs://…), or set ${name}`);
+  const parsed = parseStrict(schema, merged, name);
+  if (!parsed.success) throw new UsageError(parsed.message);
   return parsed.data;
+}
+
+function parseFlags(argv: string[], names: string[]): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: argv, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}: see --help`, { cause: err });
+  }
 }
 
 /** ORCHARD_LISTEN_ADDRESS: the address to listen on (default 0.0.0.0); the local node agent sets it to the Pod's own. */
@@ -184,8 +279,23 @@ export function scorerLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<ScorerLimit
 }
 
 /** `orchard serve`: runs until SIGTERM. */
-export async function serveCommand(): Promise<number> {
-  const scorer = await startScorer(specFrom('ORCHARD_SERVING_SPEC', scorerSpec), { host: listenAddress(), limits: scorerLimitsFromEnv(process.env) });
+export async function serveCommand(argv: string[] = []): Promise<number> {
+  const values = parseFlags(argv, [...Object.keys(SERVE_FLAGS), 'host', 'extra-fields', 'pass-through']);
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const spec = specFrom('ORCHARD_SERVING_SPEC', scorerSpec, SERVE_DEFAULTS, SERVE_FLAGS, values);
+  const policy = values['extra-fields'];
+  const passThrough = typeof values['pass-through'] === 'string' ? values['pass-through'].split(',').map((f) => f.trim()).filter(Boolean) : undefined;
+  if (policy !== undefined || passThrough) {
+    const parsed = extraFields.safeParse({ policy: policy ?? spec.extraFields?.policy ?? 'PassThrough', ...(passThrough ? { passThrough } : {}) });
+    if (!parsed.success) throw new UsageError(`--extra-fields: "${String(policy).slice(0, 40)}" is not a policy: use Ignore, Reject or PassThrough`);
+    if (parsed.data.passThrough && parsed.data.policy !== 'PassThrough') throw new UsageError('--pass-through applies only to --extra-fields PassThrough');
+    spec.extraFields = parsed.data;
+  }
+  const host = typeof values.host === 'string' ? values.host : listenAddress();
+  const scorer = await startScorer(spec, { host, limits: scorerLimitsFromEnv(process.env) });
   const drainMs = Number(process.env.ORCHARD_DRAIN_DELAY_MS ?? 5000);
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await scorer.shutdown(drainMs);
@@ -193,9 +303,15 @@ export async function serveCommand(): Promise<number> {
 }
 
 /** `orchard drift`: runs until SIGTERM. */
-export async function driftCommand(): Promise<number> {
-  const host = listenAddress();
-  const monitor = await startDriftMonitor(specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec), { host, ...(host ? { ingestHost: host } : {}) });
+export async function driftCommand(argv: string[] = []): Promise<number> {
+  const values = parseFlags(argv, [...Object.keys(DRIFT_FLAGS), 'host']);
+  if (values.help) {
+    process.stdout.write(DRIFT_HELP);
+    return 0;
+  }
+  const spec = specFrom('ORCHARD_DRIFT_SPEC', driftSidecarSpec, DRIFT_DEFAULTS, DRIFT_FLAGS, values);
+  const host = typeof values.host === 'string' ? values.host : listenAddress();
+  const monitor = await startDriftMonitor(spec, { host, ...(host ? { ingestHost: host } : {}) });
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await monitor.close();
   return 0;

@@ -1,11 +1,7 @@
 // `orchard prepare|train|export|publish|all`: what a TrainingRun's Pod runs, one step per container;
 // `orchard score`: one shard of a ScoringJob; `orchard serve` and `orchard drift`: the scoring Pod's
 // scorer and drift monitor (configured by ORCHARD_SERVING_SPEC and ORCHARD_DRIFT_SPEC).
-//
-//   --spec FILE      a TrainingRun manifest (YAML or JSON); or ORCHARD_TRAINING_SPEC holding the spec as JSON
-//   --work DIR       the work directory shared by the steps (default ./orchard-work)
-//   --to URI         publish: artifact location, file:///… or gs://… (default spec.artifactUri)
-//   --data-root DIR  read file:///opt/orchard/data/… from DIR instead (running the examples outside the image)
+// Each command's flags: `orchard <command> --help`, and docs/commands.md.
 //
 // In the operator's Pods (training and batch scoring), ORCHARD_FILE_ROOTS (directories file:// sources must lie under) and
 // ORCHARD_SOURCE_HOSTS (hosts https:// sources may reach) limit what a spec may read: a JSON array
@@ -17,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { parseStrict } from '../api/v1alpha1/common.js';
-import { scoringJobSpec } from '../api/v1alpha1/scoring-job.js';
+import { scoringJobSpec, type ScoringJobSpec } from '../api/v1alpha1/scoring-job.js';
 import { trainingRunSpec, type TrainingRunSpec } from '../api/v1alpha1/training-run.js';
-import { scoreShard } from '../batch/score.js';
+import { scoreShard, shardReadout } from '../batch/score.js';
 import { DataError, makeStorage, type SourceLimits } from '../artifacts/sources.js';
 import { ExportError } from '../export/compile.js';
 import type { CompareWith } from './compare.js';
@@ -55,46 +51,100 @@ function withDataRoot(spec: TrainingRunSpec, root: string | undefined): Training
   return { ...spec, data: { ...spec.data, source: rewrite(spec.data.source), ...(spec.data.testSource ? { testSource: rewrite(spec.data.testSource) } : {}) } };
 }
 
+const USAGE = `usage: orchard <command> [flags]   (orchard <command> --help for its flags)
+
+  ${STEPS.join(', ')}, all   train a model from a TrainingRun spec, step by step or all at once
+  score                     score files with a published model version (one shard of a ScoringJob)
+  serve                     serve a published model version over HTTP
+  drift                     the drift monitor beside a scorer
+See docs/commands.md.
+`;
+
+const TRAIN_HELP = (step: string) => `usage: orchard ${step} [flags]
+
+${step === 'all' ? `Runs ${STEPS.join(' → ')}` : `Runs the ${step} step`} of a TrainingRun, as its Pod does. Unknown fields in the spec are refused.
+
+  --spec FILE              a TrainingRun manifest (YAML or JSON), or its spec; else ORCHARD_TRAINING_SPEC holds the spec as JSON
+  --work DIR               the work directory shared by the steps (default ./orchard-work)
+  --to URI                 publish: artifact location, file:///… or gs://… (default spec.artifactUri)
+  --data-root DIR          read file:///opt/orchard/data/… from DIR instead (the examples outside the image)
+  --compare-with URI       compare with the champion published at this artifact prefix
+  --compare-version N      the champion's version, with --compare-with
+  -h, --help               this text
+
+ORCHARD_FILE_ROOTS and ORCHARD_SOURCE_HOSTS limit what a spec may read. See docs/commands.md.
+`;
+
+const SCORE_HELP = `usage: orchard score [flags]
+
+Scores the files of a ScoringJob spec with a published model version and publishes the predictions
+(and summary.json) under spec.output.uri, as one shard of the ScoringJob's Indexed Job does. Prints the
+rows scored, the metrics against spec.input.labelColumn and the drift verdict, as the ScoringJob's status shows them.
+
+  --spec FILE              a ScoringJob manifest (YAML or JSON), or its spec; else ORCHARD_SCORING_SPEC holds the spec as JSON
+  --model-uri URI          the model version's artifact prefix, file:///… or gs://…; else ORCHARD_MODEL_URI
+  --shard N                which shard of spec.shards to score (default 0); else JOB_COMPLETION_INDEX
+  -h, --help               this text
+
+spec.modelRef is not read: --model-uri names the version. ORCHARD_FILE_ROOTS and ORCHARD_SOURCE_HOSTS limit
+what inputs may name. See docs/commands.md.
+`;
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      spec: { type: 'string' },
-      work: { type: 'string' },
-      to: { type: 'string' },
-      'data-root': { type: 'string' },
-      'compare-with': { type: 'string' },
-      'compare-version': { type: 'string' },
-    },
-  });
-  const command = positionals[0];
-  if (command === 'score') return score();
+  const command = argv[0];
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === 'score') return score(argv.slice(1));
   if (command === 'serve' || command === 'drift') {
     // Loaded only here: training steps never pay for the HTTP stack.
     const server = await import('../serving/server.js');
     try {
-      return await (command === 'serve' ? server.serveCommand() : server.driftCommand());
+      return await (command === 'serve' ? server.serveCommand(argv.slice(1)) : server.driftCommand(argv.slice(1)));
     } catch (err) {
       process.stderr.write(`orchard ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
-      return 1;
+      return err instanceof server.UsageError ? 2 : 1;
     }
   }
   const steps: readonly Step[] | undefined = command === 'all' ? STEPS : STEPS.includes(command as Step) ? [command as Step] : undefined;
   if (!steps) {
-    process.stderr.write(`usage: orchard <${STEPS.join('|')}|all> [--spec FILE] [--work DIR] [--to URI] [--data-root DIR] | orchard <score|serve|drift>\n`);
+    process.stderr.write(`orchard: unknown command "${command.slice(0, 40)}"\n${USAGE}`);
     return 2;
   }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv.slice(1),
+      options: {
+        spec: { type: 'string' },
+        work: { type: 'string' },
+        to: { type: 'string' },
+        'data-root': { type: 'string' },
+        'compare-with': { type: 'string' },
+        'compare-version': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`orchard ${command}: ${(err as Error).message}: see orchard ${command} --help\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(TRAIN_HELP(command));
+    return 0;
+  }
+  const flag = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const spec = withDataRoot(await loadSpec(values.spec), values['data-root']);
-    const artifactUri = values.to ?? spec.artifactUri;
-    const compareWith = compareWithOf(values['compare-with'], values['compare-version']);
+    const spec = withDataRoot(await loadSpec(flag('spec')), flag('data-root'));
+    const artifactUri = flag('to') ?? spec.artifactUri;
+    const compareWith = compareWithOf(flag('compare-with'), flag('compare-version'));
     const needsGcs = [spec.data.source.uri, spec.data.testSource?.uri, artifactUri, compareWith?.uri].some((u) => u?.startsWith('gs://'));
     const { summary, seconds } = await runPipeline(
       {
         spec,
-        workDir: resolve(values.work ?? 'orchard-work'),
+        workDir: resolve(flag('work') ?? 'orchard-work'),
         ...(artifactUri ? { artifactUri } : {}),
         ...(needsGcs ? { gcs: makeStorage() } : {}),
         producerVersion: process.env.ORCHARD_VERSION ?? 'dev',
@@ -182,22 +232,54 @@ function fail(step: string, err: unknown): number {
 }
 
 /** `orchard score`: one shard of a ScoringJob; the operator passes the spec, the model's artifacts and the Job's completion index. */
-async function score(): Promise<number> {
+async function score(argv: string[]): Promise<number> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const raw = process.env.ORCHARD_SCORING_SPEC;
-    const modelUri = process.env.ORCHARD_MODEL_URI;
-    if (!raw || !modelUri) throw new PrepareError('orchard score needs ORCHARD_SCORING_SPEC and ORCHARD_MODEL_URI (set by the operator)');
-    const parsed = parseStrict(scoringJobSpec, JSON.parse(raw));
-    if (!parsed.success) throw new PrepareError(`ORCHARD_SCORING_SPEC: ${parsed.message}`);
-    const spec = parsed.data;
-    const shard = Number(process.env.JOB_COMPLETION_INDEX ?? '0');
+    let values: Record<string, string | boolean | undefined>;
+    try {
+      values = parseArgs({ args: argv, options: { spec: { type: 'string' }, 'model-uri': { type: 'string' }, shard: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
+    } catch (err) {
+      throw new PrepareError(`${(err as Error).message}: see orchard score --help`, { cause: err });
+    }
+    if (values.help) {
+      process.stdout.write(SCORE_HELP);
+      return 0;
+    }
+    const spec = await loadScoringSpec(typeof values.spec === 'string' ? values.spec : undefined);
+    const modelUri = typeof values['model-uri'] === 'string' ? values['model-uri'] : process.env.ORCHARD_MODEL_URI;
+    if (!modelUri) throw new PrepareError('no model: pass --model-uri file:///path/to/version/ (or gs://…), or set ORCHARD_MODEL_URI');
+    const shardText = typeof values.shard === 'string' ? values.shard : (process.env.JOB_COMPLETION_INDEX ?? '0');
+    const shard = Number(shardText);
+    const shards = spec.shards ?? 1;
+    if (!/^[0-9]+$/.test(shardText) || shard >= shards) throw new PrepareError(`--shard: "${shardText.slice(0, 40)}" is not a shard of ${shards}: pass 0 to ${shards - 1} (spec.shards)`);
     const needsGcs = [modelUri, spec.output.uri, ...spec.input.sources.map((s) => s.uri)].some((u) => u.startsWith('gs://'));
-    await report(await scoreShard({ spec, modelUri, shard, log, limits: sourceLimits(process.env), ...(needsGcs ? { gcs: makeStorage() } : {}) }), log);
+    const store = needsGcs ? { gcs: makeStorage() } : {};
+    const summary = await scoreShard({ spec, modelUri, shard, log, limits: sourceLimits(process.env), ...store });
+    // summary.json keeps the sums and counts the operator merges across shards; people get what status shows.
+    await report(await shardReadout(summary, modelUri, store), log);
     return 0;
   } catch (err) {
     return fail('score', err);
   }
+}
+
+async function loadScoringSpec(file: string | undefined): Promise<ScoringJobSpec> {
+  let raw: unknown;
+  let where: string;
+  if (file) {
+    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJSON());
+    const job = docs.find((d) => d?.kind === 'ScoringJob') ?? docs[0];
+    raw = job?.spec ?? job;
+    where = file;
+  } else if (process.env.ORCHARD_SCORING_SPEC) {
+    raw = JSON.parse(process.env.ORCHARD_SCORING_SPEC);
+    where = 'ORCHARD_SCORING_SPEC';
+  } else {
+    throw new PrepareError('no scoring spec: pass --spec FILE (a ScoringJob manifest) or set ORCHARD_SCORING_SPEC');
+  }
+  const parsed = parseStrict(scoringJobSpec, raw);
+  if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
+  return parsed.data;
 }
 
 process.exitCode = await main(process.argv.slice(2));
