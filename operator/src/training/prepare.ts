@@ -54,6 +54,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   // "--" as training did. testSource's stay how that one file is read.
   const cells = mergeCellOptions(spec.features.cells, spec.data.source.csv);
   const features = cells === spec.features.cells ? spec.features : { ...spec.features, cells };
+  if (cells !== spec.features.cells) log(`prepare: the model reads every value as features.cells ${JSON.stringify(cells)} (data.source.csv's whitespace and naValues included), in training and in scoring`);
   // Every column prepare reads (target, filters, split) through the cells too, not only the features.
   const readCell = cellReader(features.cells);
   const required = requiredColumns(spec);
