@@ -74,7 +74,7 @@ export function mergeCellOptions(cells: CellOptions | undefined, extra: Partial<
   return { whitespace, ...(naValues.length ? { naValues } : {}) };
 }
 
-/** The most characters of a cell a pattern reads: with admission's 3 quantifiers, a cell costs 20 ms at worst. */
+/** The most characters of a cell a pattern reads: with admission's 3 quantifiers, the worst pattern costs tens of ms a cell, not hours. */
 export const PATTERN_MAX_CELL = 128;
 
 function patternStep(feature: Feature): ((value: RawValue) => RawValue) | undefined {
