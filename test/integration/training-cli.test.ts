@@ -247,7 +247,7 @@ describe('catboost.classWeights by class label', () => {
 describe('bad input fails in one line, names the problem, and publishes nothing', () => {
   const cases: [string, (s: any) => Promise<void> | void, RegExp][] = [
     ['a missing column', (s) => void (s.features.columns[2].name = 'job_titel'), /^column "job_titel" \(features\.columns\[2\]\.name\) is not in file:\/\/.*salaries\.csv; its header has 11 columns: "work_year", "experience_level", .*Fix features\.columns\[2\]\.name or data\.source$/],
-    ['a non-numeric target', (s) => void (s.features.target.column = 'salary_currency'), /^row \d+ of file:\/\/.*salaries\.csv: target column "salary_currency": "[A-Z]{3}" is not a number; Regression needs a numeric target/],
+    ['a non-numeric target', (s) => void (s.features.target.column = 'salary_currency'), /^1 column has values the model cannot read: "salary_currency" in \d+ rows \(first: row \d+ of file:\/\/.*salaries\.csv: target column "salary_currency": "[A-Z]{3}" is not a number; Regression needs a numeric target/],
     ['an empty split', (s) => void (s.data.filters = [{ column: 'work_year', min: '2031' }]), /^the train split is empty \(0 rows after filters and dedupe\): loosen data\.filters/],
     ['an unknown feature type', (s) => void (s.features.columns[0].type = 'Ordinal'), /^.*bad-3\.yaml: spec\.features\.columns\[0\]\.type: .*"Numeric"\|"Categorical"\|"MultiLabel"/],
     [
@@ -276,7 +276,7 @@ describe('bad input fails in one line, names the problem, and publishes nothing'
     [
       'a range feature on cells that are not ranges',
       (s) => void s.features.columns.push({ name: 'title_range', column: 'job_title', type: 'Numeric', range: {} }),
-      /^row \d+ of file:\/\/.*salaries\.csv: title_range: ".*" is not a number or a range such as "45-65": send one, or map the value with valueMap$/,
+      /^1 column has values the model cannot read: "job_title" in \d+ rows \(first: row \d+ of file:\/\/.*salaries\.csv: ".*" is not a number or a range such as "45-65": send one, or map the value with valueMap\)\. If a placeholder .* list it in features\.cells\.naValues/,
     ],
   ];
 

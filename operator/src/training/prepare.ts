@@ -3,6 +3,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataSource } from '../api/v1alpha1/data.js';
+import type { FeatureSpec } from '../api/v1alpha1/features.js';
 import type { TrainingRunSpec } from '../api/v1alpha1/training-run.js';
 import { previewFileNames, quoteFileText } from '../artifacts/errors.js';
 import { readSource, type SourceLimits, type Table } from '../artifacts/sources.js';
@@ -140,6 +141,8 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   await mkdir(staging, { recursive: true });
   let trainEncoded: EncodedRow[] = [];
   let trainLabels: number[] = [];
+  // Every column with unreadable cells is found in one pass, not one per run.
+  const unreadable = new UnreadableCells(features);
   for (const part of ['train', 'validation', 'test'] as Part[]) {
     const r = byPart[part];
     const lines: string[] = [['label', ...schema.inputs.map((i) => i.name)].join('\t')];
@@ -153,8 +156,12 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
         label = encodeLabel(read(targetColumn));
         encoded = encode(read);
       } catch (err) {
-        if (err instanceof FeatureError) throw new PrepareError(`${at}: ${err.message}`, { cause: err });
-        throw err;
+        if (!(err instanceof FeatureError)) throw err;
+        unreadable.note(err, read, at, r.rowNumbers[i]!, (masked) => {
+          encodeLabel(masked(targetColumn));
+          encode(masked);
+        });
+        return;
       }
       lines.push([label, ...encoded].map(cell).join('\t'));
       if (part === 'train') {
@@ -168,6 +175,8 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       trainLabels = labels;
     }
   }
+
+  unreadable.check();
 
   const dataset: PreparedDataset = {
     version: PREPARED_VERSION,
@@ -308,4 +317,54 @@ function requiredColumns(spec: PrepareOptions['spec']): [string, string][] {
   (spec.data.split.groupColumns ?? []).forEach((c, i) => out.push([c, `data.split.groupColumns[${i}]`]));
   if (spec.data.split.orderColumn) out.push([spec.data.split.orderColumn, 'data.split.orderColumn']);
   return out;
+}
+
+/** The columns whose cells a model cannot read, each with a count and its first row, for one error naming them all. */
+class UnreadableCells {
+  private readonly byColumn = new Map<string, { rows: number; example: string; row: number }>();
+  private readonly columnOf: Map<string, string>;
+
+  constructor(features: FeatureSpec) {
+    this.columnOf = new Map(features.columns.map((f) => [f.name, sourceColumn(f)]));
+  }
+
+  /** Records `first` and every other unreadable column of the row, found by reading each one found as missing and trying again. */
+  note(first: FeatureError, read: RecordReader, at: string, row: number, encodeRow: (read: RecordReader) => void): void {
+    const masked = new Set<string>();
+    let err: FeatureError | undefined = first;
+    while (err && !masked.has(err.field)) {
+      const column = this.columnOf.get(err.field) ?? err.field;
+      const seen = this.byColumn.get(column);
+      // The message already starts with the field's name; what follows it is the problem.
+      const problem = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+      // Splits are read in turn, not in file order: the example is the column's first row in the file.
+      if (!seen) this.byColumn.set(column, { rows: 1, example: `${at}: ${problem}`, row });
+      else {
+        seen.rows++;
+        if (row < seen.row) Object.assign(seen, { example: `${at}: ${problem}`, row });
+      }
+      masked.add(err.field);
+      const hidden = new Set([...masked].map((f) => this.columnOf.get(f) ?? f));
+      try {
+        encodeRow((c) => (hidden.has(c) ? null : read(c)));
+        err = undefined;
+      } catch (next) {
+        if (!(next instanceof FeatureError)) throw next;
+        err = next;
+      }
+    }
+  }
+
+  check(): void {
+    if (this.byColumn.size === 0) return;
+    const MAX_LISTED = 8;
+    const columns = [...this.byColumn.entries()].sort((a, b) => b[1].rows - a[1].rows);
+    const listed = columns.slice(0, MAX_LISTED).map(([column, { rows, example }]) => `"${column}" in ${rows} row${rows === 1 ? '' : 's'} (first: ${example})`);
+    const more = columns.length > MAX_LISTED ? `; and ${columns.length - MAX_LISTED} more columns` : '';
+    throw new PrepareError(
+      `${columns.length} column${columns.length === 1 ? ' has' : 's have'} values the model cannot read: ${listed.join('; ')}${more}. ` +
+        'If a placeholder such as "--" or "?" stands for a missing value, list it in features.cells.naValues (it then reads as missing, in training and scoring alike); ' +
+        'otherwise map the values with the feature\'s valueMap, or drop the rows with data.filters',
+    );
+  }
 }
