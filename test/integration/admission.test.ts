@@ -3,7 +3,8 @@
 // kubectl sees the columns, short names and category.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { apiErrorMessage, createObject, openRequest, statusCode, type KubeObject } from '../../operator/src/kube/client.js';
-import { unknownFields } from '../../operator/src/api/v1alpha1/common.js';
+import { fieldPath, unknownFields } from '../../operator/src/api/v1alpha1/common.js';
+import { registeredModelSpec } from '../../operator/src/api/v1alpha1/registered-model.js';
 import { trainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
 import { kinds } from '../../operator/src/api/v1alpha1/index.js';
 import { exampleManifests, invalidManifests } from '../fixtures/manifests.js';
@@ -92,6 +93,24 @@ describe('unknown fields', () => {
     expect(a.warning).toMatch(/^299 - "unknown field \\"spec\.catboost\.learningrate\\""$/);
     expect(a.json.spec.catboost.learningrate).toBeUndefined();
     expect(unknownFields(trainingRunSpec, a.json.spec)).toEqual([]);
+  });
+});
+
+describe('serving.extraFields', () => {
+  it('refuses passThrough without policy PassThrough, as zod does', async () => {
+    const model = structuredClone(exampleManifests().find((e) => e.manifest.kind === 'RegisteredModel')!.manifest) as any;
+    model.metadata = { name: 'extra-fields-check' };
+    model.spec.serving = { ...model.spec.serving, extraFields: { policy: 'Ignore', passThrough: ['row_id'] } };
+    let error: unknown;
+    try {
+      await createObject(kc, inNamespace(model), { dryRun: true });
+    } catch (err) {
+      error = err;
+    }
+    expect(statusCode(error)).toBe(422);
+    expect(apiErrorMessage(error)).toContain('spec.serving.extraFields.passThrough: Invalid value: "object": passThrough applies only to policy PassThrough');
+    const parsed = registeredModelSpec.safeParse(model.spec);
+    expect(parsed.error?.issues.map((i) => [fieldPath(i.path), i.message])).toEqual([['spec.serving.extraFields.passThrough', 'passThrough applies only to policy PassThrough: set policy PassThrough, or remove passThrough']]);
   });
 });
 
