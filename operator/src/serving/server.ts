@@ -180,7 +180,7 @@ In a scoring Pod the operator passes everything as JSON in ORCHARD_DRIFT_SPEC; f
   --model-uri URI          the version's artifact prefix, with reference-profile.json (modelUri; required)
   --model NAME             the model name (model; default "model")
   --version N              the version number (version; default 1)
-  --port N                 the read side: /v1/drift, /metrics, /healthz (port; default 8081)
+  --port N                 the read side: /v1/drift, /metrics, /healthz (port; default 9091)
   --ingest-port N          where the scorer posts blocks, on loopback (ingestPort; default 9092)
   --host ADDR              address of the read side (default every address, or ORCHARD_LISTEN_ADDRESS)
   --window-rows N          rows in the sliding window (windowRows; default 5000)
@@ -208,7 +208,7 @@ const DRIFT_FLAGS: Record<string, [string, FlagKind]> = {
   'window-rows': ['windowRows', 'int'], 'window-seconds': ['windowSeconds', 'int'], 'min-rows': ['minRows', 'int'], 'drift-share': ['driftShare', 'string'],
 };
 const SERVE_DEFAULTS = { model: 'model', version: 1, port: 8080, maxBatchRows: 1000, maxBodyBytes: 1048576 };
-const DRIFT_DEFAULTS = { model: 'model', version: 1, port: 8081, ingestPort: 9092, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
+const DRIFT_DEFAULTS = { model: 'model', version: 1, port: 9091, ingestPort: 9092, windowRows: 5000, windowSeconds: 3600, minRows: 500, driftShare: '0.5' };
 
 /** The spec a command runs with: defaults, then the environment's JSON, then flags. */
 function specFrom<S extends z.ZodType>(
