@@ -238,7 +238,8 @@ function specFrom<S extends z.ZodType>(
     } else merged[field] = v;
   }
   if (merged.modelUri === undefined) throw new UsageError(`no model: pass --model-uri file:///path/to/version/ (or gs://…), or set ${name}`);
-  const parsed = parseStrict(schema, merged, name);
+  // Flags are checked by parseArgs; the JSON is the operator's, and a field this image does not know is dropped.
+  const parsed = parseStrict(schema, merged, name, 'Drop');
   if (!parsed.success) throw new UsageError(parsed.message);
   return parsed.data;
 }

@@ -40,7 +40,9 @@ async function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
   } else {
     throw new PrepareError('no training spec: pass --spec FILE or set ORCHARD_TRAINING_SPEC');
   }
-  const parsed = parseStrict(trainingRunSpec, raw);
+  // A file is a person's, so a typo is refused. The environment's JSON is the operator's, from a spec the
+  // API server already pruned: a field this image does not know is dropped, as admission drops it.
+  const parsed = parseStrict(trainingRunSpec, raw, 'spec', file ? 'Reject' : 'Drop');
   if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
   return parsed.data;
 }
@@ -277,7 +279,7 @@ async function loadScoringSpec(file: string | undefined): Promise<ScoringJobSpec
   } else {
     throw new PrepareError('no scoring spec: pass --spec FILE (a ScoringJob manifest) or set ORCHARD_SCORING_SPEC');
   }
-  const parsed = parseStrict(scoringJobSpec, raw);
+  const parsed = parseStrict(scoringJobSpec, raw, 'spec', file ? 'Reject' : 'Drop');
   if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
   return parsed.data;
 }

@@ -117,12 +117,13 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * Parses a spec read outside the cluster (a file, an environment variable): unknown fields are refused
- * as admission with fieldValidation=Strict refuses them, then the schema's own checks apply.
+ * Parses a spec read outside the API server: unknown fields are refused as admission with
+ * fieldValidation=Strict refuses them (or, with 'Drop', dropped as admission's default does), then
+ * the schema's own checks apply.
  */
-export function parseStrict<S extends z.ZodType>(schema: S, raw: unknown, root = 'spec'): { success: true; data: z.output<S> } | { success: false; message: string } {
-  const unknown = unknownFields(schema, raw, root);
-  if (unknown.length > 0) return { success: false, message: describeUnknownFields(unknown) };
+export function parseStrict<S extends z.ZodType>(schema: S, raw: unknown, root = 'spec', unknown: 'Reject' | 'Drop' = 'Reject'): { success: true; data: z.output<S> } | { success: false; message: string } {
+  const found = unknown === 'Reject' ? unknownFields(schema, raw, root) : [];
+  if (found.length > 0) return { success: false, message: describeUnknownFields(found) };
   const parsed = schema.safeParse(raw);
   return parsed.success ? { success: true, data: parsed.data } : { success: false, message: describeIssue(parsed.error, root) };
 }

@@ -34,6 +34,13 @@ describe('unknown fields', () => {
     expect(!parsed.success && parsed.message).toMatch(/^spec\.catboost\.learningrate is not a field: did you mean learningRate\?; spec\.catboost\.turbo is not a field \(fix or remove them: the API server would drop/);
   });
 
+  it("are dropped with 'Drop', for the operator's own JSON, as admission's default drops them", () => {
+    const spec = salaries();
+    spec.catboost.newerField = 'x';
+    const parsed = parseStrict(trainingRunSpec, spec, 'spec', 'Drop');
+    expect(parsed.success && (parsed.data.catboost as Record<string, unknown>).newerField).toBeUndefined();
+  });
+
   it('leave map keys alone: valueMap and extra hold the user\'s own names', () => {
     const spec = salaries();
     spec.catboost.extra = { nan_mode: 'Max' };
