@@ -53,7 +53,7 @@ function withDataRoot(spec: TrainingRunSpec, root: string | undefined): Training
   return { ...spec, data: { ...spec.data, source: rewrite(spec.data.source), ...(spec.data.testSource ? { testSource: rewrite(spec.data.testSource) } : {}) } };
 }
 
-const USAGE = `usage: orchard <command> [flags]   (orchard <command> --help for its flags)
+const USAGE = `usage: orchard <${STEPS.join('|')}|all> [flags] | orchard <score|serve|drift> [flags]   (orchard <command> --help: its flags)
 
   ${STEPS.join(', ')}, all   train a model from a TrainingRun spec, step by step or all at once
   score                     score files with a published model version (one shard of a ScoringJob)
@@ -95,7 +95,8 @@ what inputs may name. See docs/commands.md.
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+    // Asked for, it is the answer; run without a command, it is the error.
+    (command === undefined ? process.stderr : process.stdout).write(USAGE);
     return command === undefined ? 2 : 0;
   }
   if (command === 'score') return score(argv.slice(1));
