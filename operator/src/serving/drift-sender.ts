@@ -18,7 +18,7 @@ export interface DriftBlock {
 }
 
 export interface DriftSenderOptions {
-  /** The monitor's blocks endpoint, e.g. http://127.0.0.1:9091/v1/blocks. */
+  /** The monitor's blocks endpoint, e.g. http://127.0.0.1:9092/v1/blocks. */
   url: string;
   profile: ReferenceProfile;
   /** The model's input names, in EncodedRow order. */
