@@ -76,6 +76,9 @@ describe('ranges', () => {
     expect(age('30')).toEqual([30, 30, 30]);
     expect(age(30)).toEqual([30, 30, 30]);
     expect(age('1.5-2.5')).toEqual([2, 1.5, 2.5]);
+    expect(age('1e-5')).toEqual([1e-5, 1e-5, 1e-5]);
+    expect(age('-1e-3')).toEqual([-1e-3, -1e-3, -1e-3]);
+    expect(age(' 2.5E-2 ')).toEqual([0.025, 0.025, 0.025]);
     expect(age(null)).toEqual([Number.NaN, Number.NaN, Number.NaN]);
     const words = featureSpec.parse({ target: { column: 'y' }, columns: [{ name: 'age', type: 'Numeric', range: { separator: ' to ', value: 'Upper' } }] });
     expect(recordEncoder(buildInputSchema('Regression', words, {}, undefined))(jsonRecordReader({ age: '45 to 65' }))).toEqual([65]);
@@ -85,6 +88,8 @@ describe('ranges', () => {
     expect(() => age('45-')).toThrow(/age: "45-" is not a number or a range such as "45-65": send one, or map the value with valueMap/);
     expect(() => age('old')).toThrow(FeatureError);
     expect(() => age('0x10-0x20')).toThrow(/not a number or a range/);
+    expect(() => age('0x10')).toThrow(/not a number or a range/);
+    expect(() => age('1e-')).toThrow(/age: "1e-" is not a number or a range/);
     expect(() => age('65-45')).toThrow(/age: "65-45" has its lower bound above its upper bound/);
   });
 });

@@ -113,6 +113,9 @@ function rangeStep(feature: Feature): ((value: RawValue) => RawValue) | undefine
   return (value) => {
     if (typeof value !== 'string' || isMissing(value)) return value;
     const text = value.trim();
+    // A number first: "1e-5" holds the separator "-" but is no range.
+    const lone = text === '' ? Number.NaN : Number(text);
+    if (Number.isFinite(lone) && !/^[-+]?0x/i.test(text)) return lone;
     // From the second character: a leading "-" is the sign of the lower bound.
     const at = text.indexOf(separator, 1);
     if (at === -1) return bound(text, value);
