@@ -277,6 +277,7 @@ describe('what training Pods may read and run as', () => {
     });
     // A run from before the policy: it must stay updatable (labels, finalizers) so it can be deleted.
     await createObject(kc, trainingRun('before', 'cluster-reader'));
+    await createObject(kc, { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'before', namespace }, spec: { serving: { serviceAccountName: 'cluster-reader' } } });
     try {
       await applyObjects(kc, policy);
       const refusal = (obj: any) => createObject(kc, obj, { dryRun: true }).then(() => undefined, (err) => err);
@@ -294,6 +295,16 @@ describe('what training Pods may read and run as', () => {
       const { modelRef: _ref, ...template } = spec;
       expect(apiErrorMessage(await refusal(model({ template: { ...template, serviceAccountName: 'default' } })))).toMatch(/spec\.retrain\.template\.serviceAccountName: default is not a ServiceAccount Orchard Pods may run as here/);
       expect(await refusal(model({ template: { ...template, serviceAccountName: 'team-a-trainer' } }))).toBeUndefined();
+      // Scoring Pods run as spec.serving.serviceAccountName: the same list applies there.
+      const served = (serviceAccountName: string) => ({ apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'served', namespace }, spec: { serving: { serviceAccountName } } });
+      expect(apiErrorMessage(await refusal(served('default')))).toMatch(
+        /spec\.serving\.serviceAccountName: default is not a ServiceAccount Orchard Pods may run as here \(allowed: team-a-trainer, orchard-trainer, orchard-scorer\)/,
+      );
+      expect(await refusal(served('orchard-scorer'))).toBeUndefined();
+      const modelPath = `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/registeredmodels/before`;
+      const patchModel = (body: object) => requestJson(kc, 'PATCH', modelPath, { contentType: 'application/merge-patch+json', body }).then(() => undefined, (err) => err);
+      expect(await patchModel({ metadata: { labels: { team: 'a' } } })).toBeUndefined();
+      expect(apiErrorMessage(await patchModel({ spec: { serving: { serviceAccountName: 'default' } } }))).toMatch(/spec\.serving\.serviceAccountName: default is not a ServiceAccount/);
 
       const runPath = `/apis/orchard.dev/v1alpha1/namespaces/${namespace}/trainingruns/before`;
       const patch = (body: object) => requestJson(kc, 'PATCH', runPath, { contentType: 'application/merge-patch+json', body }).then(() => undefined, (err) => err);
