@@ -137,6 +137,8 @@ const invalid: Case[] = [
   regression('quote as the csv delimiter', 'spec.data.source.csv.delimiter', (s) => (s.data.source.csv = { delimiter: '"' })),
   regression('line break as the csv delimiter', 'spec.data.source.csv.delimiter', (s) => (s.data.source.csv = { delimiter: '\n' })),
   regression('two-character csv delimiter', 'spec.data.source.csv.delimiter', (s) => (s.data.source.csv = { delimiter: ';;' })),
+  regression('= as the csv delimiter (cuts KEY=value lines into quotable pieces)', 'spec.data.source.csv.delimiter', (s) => (s.data.source.csv = { delimiter: '=' })),
+  regression('a letter as the csv delimiter', 'spec.data.source.csv.delimiter', (s) => (s.data.source.csv = { delimiter: 'c' })),
   survey('sha256 in upper case', 'spec.data.source.sha256', (s) => (s.data.source.sha256 = s.data.source.sha256.toUpperCase())),
   survey('sha256 too short', 'spec.data.source.sha256', (s) => (s.data.source.sha256 = 'abc123')),
   survey('zip without zipMember', 'spec.data.source.zipMember', (s) => delete s.data.source.zipMember),

@@ -145,8 +145,8 @@ describe("a ScoringJob shard's rejected rows", () => {
   // Inside the roots: a file the cluster's admin allowed still reaches status only as rows' reasons.
   it('are reported without quoting a long cell, as a KEY=value secrets file read as data would be', async () => {
     const path = join(dataRoot, 'secrets.env');
-    writeFileSync(path, Array.from({ length: 5 }, (_, i) => `${SECRET.slice(0, 60)}${i}=KEY_${i}`).join('\n'));
-    const source = { uri: 'file:///opt/orchard/data/secrets.env', format: 'Csv', csv: { delimiter: '=', header: 'Absent', columns: ['work_year', 'job_title'] } };
+    writeFileSync(path, Array.from({ length: 5 }, (_, i) => `${SECRET.slice(0, 60)}${i},KEY_${i}`).join('\n'));
+    const source = { uri: 'file:///opt/orchard/data/secrets.env', format: 'Csv', csv: { delimiter: ',', header: 'Absent', columns: ['work_year', 'job_title'] } };
     const run = await scoreWith('cells', source);
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     expect(run.termination).not.toContain(SECRET.slice(0, 30));

@@ -53,6 +53,22 @@ async function prepareWith(name: string, source: Record<string, unknown>, env: R
   });
 }
 
+/** A spec that reads a two-column name,salary_in_usd file as far as its target. */
+function readTargetOnly(spec: any): void {
+  spec.features.columns = [{ name: 'name', type: 'Categorical' }];
+  spec.data.filters = [];
+  spec.data.dedupe = 'None';
+  spec.data.split = { strategy: 'Random', validationFraction: '0.1', testFraction: '0.2', seed: 1 };
+}
+
+/** No 9-character stretch of `secret` in what reaches status or the log: short quoted pieces add up to the whole. */
+function expectNoPieceOf(secret: string, run: Run): void {
+  for (const text of [run.termination, run.stderr]) {
+    const leaked = Array.from({ length: secret.length - 8 }, (_, i) => secret.slice(i, i + 9)).filter((piece) => text.includes(piece));
+    expect(leaked).toEqual([]);
+  }
+}
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'orchard-file-sources-'));
   dataRoot = join(dir, 'image', 'opt', 'orchard', 'data');
@@ -133,19 +149,35 @@ describe('errors about a data file', () => {
 
   it('do not quote a long cell whole, as a KEY=value secrets file read as the target would', async () => {
     const path = join(dir, 'secrets.env');
-    writeFileSync(path, Array.from({ length: 20 }, (_, i) => `KEY_${i}=${SECRET.slice(0, 60)}${i}`).join('\n'));
-    const source = { uri: pathToFileURL(path).href, format: 'Csv', csv: { delimiter: '=', header: 'Absent', columns: ['name', 'salary_in_usd'] } };
-    const run = await prepareWith('cells', source, {}, (spec) => {
-      spec.features.columns = [{ name: 'name', type: 'Categorical' }];
-      spec.data.filters = [];
-      spec.data.dedupe = 'None';
-      spec.data.split = { strategy: 'Random', validationFraction: '0.1', testFraction: '0.2', seed: 1 };
-    });
+    writeFileSync(path, Array.from({ length: 20 }, (_, i) => `KEY_${i},${SECRET.slice(0, 60)}${i}`).join('\n'));
+    const source = { uri: pathToFileURL(path).href, format: 'Csv', csv: { delimiter: ',', header: 'Absent', columns: ['name', 'salary_in_usd'] } };
+    const run = await prepareWith('cells', source, {}, readTargetOnly);
     expect(run.code).toBe(2);
-    expect(run.termination).not.toContain(SECRET.slice(0, 40));
-    expect(run.stderr).not.toContain(SECRET.slice(0, 40));
+    expectNoPieceOf(SECRET, run);
     expect(run.termination).toMatch(/target column "salary_in_usd": <6\d characters> is not a number; Regression needs a numeric target/);
   }, 60_000);
+
+  it('refuse a delimiter that would cut a secret line into short quotable pieces, before reading the file', async () => {
+    const path = join(dir, 'secrets-eq.env');
+    // Each value is short enough to be quoted whole if it were read as a cell.
+    writeFileSync(path, Array.from({ length: 20 }, (_, i) => `KEY_${i}=${SECRET.slice(i, i + 24)}`).join('\n'));
+    for (const delimiter of ['=', ':', '.']) {
+      const source = { uri: pathToFileURL(path).href, format: 'Csv', csv: { delimiter, header: 'Absent', columns: ['name', 'salary_in_usd'] } };
+      const run = await prepareWith(`cut-${delimiter}`, source, {}, readTargetOnly);
+      expect(run.code).not.toBe(0);
+      expectNoPieceOf(SECRET, run);
+      expect(run.termination).toMatch(/data\.source\.csv\.delimiter.*must be one of ",", ";", "\\t", "\|" or " "/);
+    }
+  }, 60_000);
+
+  it('quote no piece of a token longer than 8 characters under any delimiter admission allows', async () => {
+    for (const [i, delimiter] of [',', ';', '\t', '|', ' '].entries()) {
+      const source = { uri: pathToFileURL(tokenPath).href, format: 'Csv', csv: { delimiter, header: 'Absent', columns: ['name', 'salary_in_usd'] } };
+      const run = await prepareWith(`token-${i}`, source, {});
+      expect(run.code).toBe(2);
+      expectNoPieceOf(SECRET, run);
+    }
+  }, 120_000);
 
   it('never quote the one column of a short secret', async () => {
     const path = join(dir, 'password');

@@ -4,9 +4,11 @@ import { celIsDecimal, celIsFraction, columnName, decimal, fraction, isDecimal, 
 
 const sha256 = matching(z.string().max(64), '^[a-f0-9]{64}$', 'must be a SHA-256 digest: 64 lowercase hex digits, as `sha256sum` prints');
 
+const CSV_DELIMITERS = [',', ';', '\t', '|', ' '];
+
 export const csvOptions = withRules(
   z.object({
-    delimiter: z.string().min(1).max(1).default(',').describe('Field separator: one character, e.g. "," or "\\t".'),
+    delimiter: z.string().min(1).max(1).default(',').describe('Field separator: one of ",", ";", "\\t", "|" or " " (a space).'),
     header: z
       .enum(['Present', 'Absent'])
       .default('Present')
@@ -24,11 +26,13 @@ export const csvOptions = withRules(
     commentPrefix: z.string().min(1).max(8).optional().describe('Lines starting with this are skipped, e.g. "|".'),
   }),
   [
+    // Errors quote short cells, so a delimiter chosen to cut a secret line (a token, KEY=value) into
+    // short pieces would bring it into status piece by piece: only the separators tables use.
     {
-      rule: "!(self.delimiter in ['\"', '\\n', '\\r'])",
-      message: 'delimiter cannot be a quote or a line break, which delimit cells and rows already: use the character between fields, e.g. "," or "\\t"',
+      rule: "self.delimiter in [',', ';', '\\t', '|', ' ']",
+      message: 'delimiter must be one of ",", ";", "\\t", "|" or " " (a space): the separators tables use',
       fieldPath: '.delimiter',
-      check: (c) => !['"', '\n', '\r'].includes(c.delimiter),
+      check: (c) => CSV_DELIMITERS.includes(c.delimiter),
     },
   ],
 ).describe('How to read a delimited text file.');
