@@ -32,7 +32,8 @@ export const csvOptions = withRules(
       rule: "self.delimiter in [',', ';', '\\t', '|', ' ']",
       message: 'delimiter must be one of ",", ";", "\\t", "|" or " " (a space): the separators tables use',
       fieldPath: '.delimiter',
-      check: (c) => CSV_DELIMITERS.includes(c.delimiter),
+      // A longer delimiter is refused by its length alone, as the API server does.
+      check: (c) => c.delimiter.length !== 1 || CSV_DELIMITERS.includes(c.delimiter),
     },
   ],
 ).describe('How to read a delimited text file.');
