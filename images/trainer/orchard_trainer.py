@@ -252,7 +252,8 @@ def training_params(ds: dict[str, Any], has_validation: bool) -> dict[str, Any]:
         params.update(task_type='GPU', devices=':'.join(str(i) for i in range(max(1, ds['compute']['gpus']))))
     else:
         params['task_type'] = 'CPU'
-    # The spec's escape hatch comes last, so it can override anything above.
+    # The spec's escape hatch comes last. Admission refuses in it every key set above, and their
+    # aliases (EXTRA_OVERRIDES in operator/src/api/v1alpha1/training-run.ts), so it only adds.
     params.update({k: parameter_value(v) for k, v in cb.get('extra', {}).items() if k not in LOGGING_PARAMS})
     return params
 
@@ -399,7 +400,7 @@ def macro_scores(per_class: list[dict[str, float]]) -> dict[str, float]:
 
 
 def class_weights_of(model: catboost.CatBoost, classes: int) -> np.ndarray | None:
-    """The weights CatBoost trained with (autoClassWeights or extra.class_weights), or None when all are 1."""
+    """The weights CatBoost trained with (autoClassWeights or classWeights), or None when all are 1."""
     weights = model.get_all_params().get('class_weights')
     if not weights or len(weights) != classes or all(float(w) == 1.0 for w in weights):
         return None

@@ -84,7 +84,8 @@ const invalid: Case[] = [
   ...['iterations', 'num_boost_round', 'n_estimators', 'num_trees', 'learning_rate', 'eta', 'depth', 'max_depth', 'l2_leaf_reg', 'reg_lambda',
     'loss_function', 'objective', 'early_stopping_rounds', 'od_wait', 'random_seed', 'random_state', 'border_count', 'max_bin', 'task_type',
     'devices', 'class_names', 'grow_policy', 'max_leaves', 'num_leaves', 'auto_class_weights', 'eval_metric', 'bootstrap_type', 'subsample',
-    'bagging_temperature', 'class_weights'].map(extraOverride),
+    'bagging_temperature', 'class_weights', 'use_best_model', 'scale_pos_weight', 'cat_features', 'thread_count', 'allow_writing_files',
+    'train_dir'].map(extraOverride),
   regression('extra.eta beside a key named like a JavaScript builtin', 'spec.catboost.extra', (s) => (s.catboost.extra = { constructor: '1', eta: '0.5' })),
   regression('extra key in camelCase', 'spec.catboost.extra', (s) => (s.catboost.extra = { bootstrapType: 'Bernoulli' })),
   regression('extra key with a dash', 'spec.catboost.extra', (s) => (s.catboost.extra = { 'bootstrap-type': 'Bernoulli' })),
@@ -250,7 +251,7 @@ const edgeValid: Case[] = [
     s.features.target.scale = '0.001';
     s.features.columns[0].missing = '-99.5';
   }),
-  edit('TrainingRun', 'salaries-2023', 'extra parameters without a field of their own', (s) => (s.catboost.extra = { nan_mode: 'Max', random_strength: '0.5', thread_count: '4' })),
+  edit('TrainingRun', 'salaries-2023', 'extra parameters without a field of their own', (s) => (s.catboost.extra = { nan_mode: 'Max', random_strength: '0.5', leaf_estimation_iterations: '4' })),
   edit('TrainingRun', 'salaries-2023', 'Lossguide with maxLeaves, Bernoulli with subsample 1', (s) => {
     Object.assign(s.catboost, { growPolicy: 'Lossguide', maxLeaves: 64, bootstrapType: 'Bernoulli', subsample: '1', evalMetric: 'MAE' });
   }),

@@ -61,27 +61,32 @@ export const LOSSES_BY_TASK: Record<TaskType, string[]> = {
 const lossPattern = (task: TaskType) => `^(${LOSSES_BY_TASK[task].join('|')})(:|$)`;
 
 // CatBoost's own names and aliases of the parameters that have a field here, or that the operator
-// sets from other fields: in catboost.extra they would silently override the spec.
+// or the trainer (images/trainer/orchard_trainer.py, training_params) set themselves: in
+// catboost.extra they would silently override the spec, or clash with it when CatBoost trains.
 export const EXTRA_OVERRIDES: Record<string, string> = {
   iterations: 'catboost.iterations', num_boost_round: 'catboost.iterations', n_estimators: 'catboost.iterations', num_trees: 'catboost.iterations',
   learning_rate: 'catboost.learningRate', eta: 'catboost.learningRate',
   depth: 'catboost.depth', max_depth: 'catboost.depth',
   l2_leaf_reg: 'catboost.l2LeafReg', reg_lambda: 'catboost.l2LeafReg',
   loss_function: 'catboost.lossFunction', objective: 'catboost.lossFunction',
-  early_stopping_rounds: 'catboost.earlyStoppingRounds', od_wait: 'catboost.earlyStoppingRounds',
+  early_stopping_rounds: 'catboost.earlyStoppingRounds', od_wait: 'catboost.earlyStoppingRounds', use_best_model: 'catboost.earlyStoppingRounds',
   random_seed: 'catboost.randomSeed', random_state: 'catboost.randomSeed',
   one_hot_max_size: 'catboost.oneHotMaxSize',
   max_ctr_complexity: 'catboost.maxCtrComplexity',
   border_count: 'catboost.borderCount', max_bin: 'catboost.borderCount',
   grow_policy: 'catboost.growPolicy',
   max_leaves: 'catboost.maxLeaves', num_leaves: 'catboost.maxLeaves',
-  auto_class_weights: 'catboost.autoClassWeights', class_weights: 'catboost.classWeights',
+  auto_class_weights: 'catboost.autoClassWeights', class_weights: 'catboost.classWeights', scale_pos_weight: 'catboost.classWeights',
   eval_metric: 'catboost.evalMetric',
   bootstrap_type: 'catboost.bootstrapType',
   subsample: 'catboost.subsample',
   bagging_temperature: 'catboost.baggingTemperature',
   task_type: 'compute.device', devices: 'compute.gpus',
   class_names: 'the class names the operator reads from features.target',
+  cat_features: 'the categorical features the operator reads from features.columns',
+  thread_count: "the trainer's thread count, every core it is given",
+  allow_writing_files: 'the trainer, which writes only the model and its report',
+  train_dir: 'the trainer, which writes only the model and its report',
 };
 // CEL in CRDs has no let (cel.bind): "key=field" pairs keep the table in one literal.
 const celOverridePairs = `[${Object.entries(EXTRA_OVERRIDES).map(([k, v]) => celString(`${k}=${v}`)).join(', ')}]`;
