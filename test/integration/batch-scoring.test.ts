@@ -79,7 +79,8 @@ describe('batch scoring', () => {
     const summaries: ShardSummary[] = [];
     for (let shard = 0; shard < 3; shard++) summaries.push(await scoreShard({ spec: job(3, 'three', [extra]), modelUri, shard }));
     expect(summaries.map((s) => s.rows).reduce((a, b) => a + b, 0)).toBe(16281);
-    expect(summaries.map((s) => s.rows).every((n) => Math.abs(n - 16281 / 3) <= 1)).toBe(true);
+    // Shards split the file by byte range, so their row counts differ by how long the rows are.
+    expect(summaries.map((s) => s.rows).every((n) => Math.abs(n - 16281 / 3) <= 16281 * 0.02)).toBe(true);
     expect(summaries.map((s) => s.rejected).reduce((a, b) => a + b, 0)).toBe(1);
     expect(summaries.flatMap((s) => s.errors)).toEqual([expect.stringMatching(/bad\.csv row 1: age: "old" is not a number/)]);
     const merged = metricsFromStats('BinaryClassification', mergeStats(summaries.map((s) => s.stats!))!);

@@ -7,7 +7,7 @@ import type { Table } from './table.js';
 
 // hyparquet alone reads uncompressed and Snappy pages; the rest come from hyparquet-compressors
 // (ZSTD, LZ4), with Node's zlib for GZIP and BROTLI because it is faster.
-const codecs: Compressors = {
+export const parquetCodecs: Compressors = {
   ...compressors,
   GZIP: (input) => zlib.gunzipSync(input),
   BROTLI: (input) => zlib.brotliDecompressSync(input),
@@ -26,7 +26,7 @@ export async function parseParquet(bytes: Buffer, source: string): Promise<Table
   const isDate = fields.map((f) => f.converted_type === 'DATE' || f.logical_type?.type === 'DATE');
   let values: unknown[][] = [];
   try {
-    await parquetRead({ file, metadata, columns, compressors: codecs, rowFormat: 'array', onComplete: (rows) => (values = rows) });
+    await parquetRead({ file, metadata, columns, compressors: parquetCodecs, rowFormat: 'array', onComplete: (rows) => (values = rows) });
   } catch (err) {
     throw new DataError(`${source}: cannot read its Parquet data (${(err as Error).message}): the file is damaged or uses an unsupported encoding`, {
       cause: err,

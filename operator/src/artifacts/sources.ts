@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Storage } from '@google-cloud/storage';
 import type { DataSource } from '../api/v1alpha1/data.js';
-import { parseCsv } from './csv.js';
+import { parseCsv, type CsvReadOptions } from './csv.js';
 import { DataError, previewFileNames } from './errors.js';
 import { gcsStatus, makeStorage, parseGsUri } from './gcs.js';
 import { parseParquet } from './parquet.js';
@@ -123,24 +123,30 @@ async function parseFile(bytes: Buffer, format: Exclude<SourceFormat, 'Zip'>, na
   if (text.length > bufferConstants.MAX_STRING_LENGTH) {
     throw new DataError(`${where} holds ${text.length} bytes of text, more than the ${bufferConstants.MAX_STRING_LENGTH} one string can: split it or convert it to Parquet`);
   }
+  return parseCsv(text.toString('utf8'), csvReadOptions(name, csv), where);
+}
+
+/** How a delimited file named `name` is read under a source's csv settings. */
+export function csvReadOptions(name: string, csv: DataSource['csv']): CsvReadOptions {
   // csvOptions defaults delimiter to ",", so an unset delimiter looks like ","; a .tsv name then means tabs.
   const tsv = /\.tsv(\.gz)?$/i.test(name);
   const delimiter = tsv && (csv?.delimiter ?? ',') === ',' ? '\t' : (csv?.delimiter ?? ',');
-  return parseCsv(
-    text.toString('utf8'),
-    { delimiter, header: csv?.header ?? 'Present', columns: csv?.columns, naValues: csv?.naValues, whitespace: csv?.whitespace ?? 'Keep', commentPrefix: csv?.commentPrefix },
-    where,
-  );
+  return { delimiter, header: csv?.header ?? 'Present', columns: csv?.columns, naValues: csv?.naValues, whitespace: csv?.whitespace ?? 'Keep', commentPrefix: csv?.commentPrefix };
 }
 
-async function readLocal(uri: string, roots: readonly string[] | undefined): Promise<Buffer> {
+/** The local path a file:// URI names, held to `roots` as readSource holds it, for readers that open the file themselves. */
+export async function localSourcePath(uri: string, roots: readonly string[] | undefined): Promise<string> {
   let path: string;
   try {
     path = fileURLToPath(uri);
   } catch (err) {
     throw new DataError(`${uri} is not a local file URI: use file:///absolute/path`, { cause: err });
   }
-  if (roots) path = await confine(uri, path, roots);
+  return roots ? confine(uri, path, roots) : path;
+}
+
+async function readLocal(uri: string, roots: readonly string[] | undefined): Promise<Buffer> {
+  const path = await localSourcePath(uri, roots);
   try {
     return await readFile(path);
   } catch (err) {

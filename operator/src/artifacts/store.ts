@@ -2,9 +2,10 @@
 // sees a location only once its manifest.json exists, and that is written last (gs://) or
 // appears with everything else in one rename (file://). Published artifacts are never overwritten.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { File, Storage } from '@google-cloud/storage';
 import { z } from 'zod';
@@ -20,6 +21,15 @@ export interface ArtifactFile {
   contentType?: string | undefined;
 }
 
+/** An artifact written to a local file as it was produced (too large to hold), published by moving or uploading that file. */
+export interface ArtifactFileOnDisk {
+  name: string;
+  path: string;
+  contentType?: string | undefined;
+}
+
+type AnyArtifactFile = ArtifactFile | ArtifactFileOnDisk;
+
 const manifestSchema = z.object({
   files: z.array(z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() })),
   createdTime: z.string(),
@@ -34,11 +44,11 @@ export interface StoreOptions {
 
 type Location = { kind: 'file'; uri: string; dir: string } | { kind: 'gs'; uri: string; gcs: Storage; bucket: string; prefix: string };
 
-export async function publishArtifacts(uri: string, files: ArtifactFile[], options: StoreOptions = {}): Promise<{ manifest: Manifest }> {
+export async function publishArtifacts(uri: string, files: AnyArtifactFile[], options: StoreOptions = {}): Promise<{ manifest: Manifest }> {
   const location = parseLocation(uri, options.gcs);
   checkNames(files);
   const manifest: Manifest = {
-    files: files.map((f) => ({ name: f.name, bytes: f.bytes.length, sha256: sha256(f.bytes) })),
+    files: await Promise.all(files.map(async (f) => ('bytes' in f ? { name: f.name, bytes: f.bytes.length, sha256: sha256(f.bytes) } : { name: f.name, ...(await fileDigest(f.path)) }))),
     createdTime: (options.now?.() ?? new Date()).toISOString(),
   };
   const all = [...files, { name: MANIFEST, bytes: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), contentType: 'application/json' }];
@@ -86,7 +96,7 @@ function parseLocation(uri: string, gcs: Storage | undefined): Location {
   throw new DataError(`${uri} is not an artifact location: use file:///dir/ or gs://bucket/prefix/`);
 }
 
-function checkNames(files: ArtifactFile[]): void {
+function checkNames(files: AnyArtifactFile[]): void {
   const seen = new Set<string>();
   for (const { name } of files) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(name) || name === MANIFEST || seen.has(name)) {
@@ -97,7 +107,7 @@ function checkNames(files: ArtifactFile[]): void {
 }
 
 /** Everything goes into a sibling directory (same filesystem), which one rename then puts in place. */
-async function publishLocal(location: Extract<Location, { kind: 'file' }>, files: ArtifactFile[]): Promise<void> {
+async function publishLocal(location: Extract<Location, { kind: 'file' }>, files: AnyArtifactFile[]): Promise<void> {
   const { uri, dir } = location;
   if (existsSync(join(dir, MANIFEST))) throw alreadyPublished(uri);
   let staging: string;
@@ -109,7 +119,7 @@ async function publishLocal(location: Extract<Location, { kind: 'file' }>, files
     throw new DataError(`cannot publish to ${uri}: ${(err as Error).message}; nothing was published`, { cause: err });
   }
   try {
-    for (const file of files) await writeDurably(join(staging, file.name), file.bytes);
+    for (const file of files) await ('bytes' in file ? writeDurably(join(staging, file.name), file.bytes) : moveDurably(file.path, join(staging, file.name)));
     // rename(2) replaces an empty directory and fails on a non-empty one, so nothing is overwritten
     await rename(staging, dir);
   } catch (err) {
@@ -124,14 +134,17 @@ async function publishLocal(location: Extract<Location, { kind: 'file' }>, files
 }
 
 /** Every object is created with ifGenerationMatch: 0 (never overwrites), the manifest last; on failure the uploads are removed. */
-async function publishGcs(location: Extract<Location, { kind: 'gs' }>, files: ArtifactFile[]): Promise<void> {
+async function publishGcs(location: Extract<Location, { kind: 'gs' }>, files: AnyArtifactFile[]): Promise<void> {
   const { uri, gcs, bucket, prefix } = location;
   if (await readObject(location, MANIFEST)) throw alreadyPublished(uri);
   const manifest = files.at(-1)!;
   const uploaded: File[] = [];
-  const upload = async (f: ArtifactFile): Promise<void> => {
+  const upload = async (f: AnyArtifactFile): Promise<void> => {
     const object = gcs.bucket(bucket).file(prefix + f.name);
-    await object.save(f.bytes, { resumable: false, contentType: f.contentType ?? 'application/octet-stream', preconditionOpts: { ifGenerationMatch: 0 } });
+    const settings = { contentType: f.contentType ?? 'application/octet-stream', preconditionOpts: { ifGenerationMatch: 0 } };
+    // A file on disk streams up in a resumable upload: its size is not bounded by memory.
+    if ('path' in f) await pipeline(createReadStream(f.path), object.createWriteStream({ ...settings, resumable: true }));
+    else await object.save(f.bytes, { ...settings, resumable: false });
     uploaded.push(object);
   };
   const results = await Promise.allSettled(files.slice(0, -1).map(upload));
@@ -173,6 +186,32 @@ async function writeDurably(path: string, bytes: Buffer): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Renames `from` to `to` (a copy when they are on different filesystems) and syncs it. */
+async function moveDurably(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
+  }
+  const handle = await open(to, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fileDigest(path: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 function alreadyPublished(uri: string): DataError {

@@ -1,10 +1,15 @@
-// `orchard score`: one shard of a ScoringJob. Reads the model's published artifacts, takes every
-// shards-th row of the inputs, encodes them with the same feature spec as training, scores with
-// onnxruntime, writes the predictions and reports what it did, with drift counts against the
-// model's reference profile.
+// `orchard score`: one shard of a ScoringJob. Reads the model's published artifacts and only its
+// share of the inputs (see shard-input.ts), encodes them chunk by chunk with the same feature spec
+// as training, scores with onnxruntime, streams the predictions to a file published at the end and
+// reports what it did, with drift counts against the model's reference profile.
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
 import type { ScoringJobSpec } from '../api/v1alpha1/scoring-job.js';
-import { readSource, type SourceLimits } from '../artifacts/sources.js';
+import type { SourceLimits } from '../artifacts/sources.js';
 import { publishArtifacts, readArtifact, readManifest } from '../artifacts/store.js';
 import { DriftCounter, driftPrediction, type DriftCounts } from '../drift/counts.js';
 import { createSession, runModel } from '../export/onnx-runner.js';
@@ -16,8 +21,10 @@ import { metricTable } from '../controllers/training-run/status.js';
 import { evaluateDrift } from '../drift/evaluate.js';
 import { driftStatusOf, type DriftStatus } from '../drift/status.js';
 import { labelStats, metricsFromStats, type MetricStats } from './metrics.js';
+import { readShardInput } from './shard-input.js';
 
-const CHUNK = 4096;
+// Rows encoded and scored together: memory holds one chunk of rows and predictions, whatever the input's size.
+const CHUNK = 8192;
 const MAX_REPORTED_ERRORS = 3;
 
 export interface ShardSummary {
@@ -29,6 +36,8 @@ export interface ShardSummary {
   errors: string[];
   seconds: number;
   outputUri: string;
+  /** Input bytes this shard read: its share of split files plus the whole files it was given. */
+  bytesRead?: number;
   stats?: MetricStats;
   /** Every scored row (inputs and prediction) binned against the model's reference profile; shards add up with mergeCounts. */
   drift?: DriftCounts;
@@ -80,26 +89,61 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   const json = spec.output.format === 'JsonLines';
 
   const outputColumns = [...passthrough, 'prediction', ...(withProbabilities ? classes!.map((c) => `probability_${c}`) : [])];
-  const lines: string[] = json ? [] : [outputColumns.map(csvCell).join(',')];
   const errors: string[] = [];
   let rejected = 0;
   let scored = 0;
-  let index = 0;
   const labels: number[] = [];
   const predictions: number[] = [];
   const probabilities: number[] = [];
 
-  for (const source of spec.input.sources) {
-    const table = await readSource(source, { ...store, ...options.limits, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}) });
-    const reader = tableRowReader(table.columns);
-    const missing = [...passthrough, ...(labelColumn ? [labelColumn] : [])].filter((c) => !table.columns.includes(c));
-    if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${table.source}`);
-    let batch: { row: (string | null)[]; encoded: EncodedRow; label?: number | null }[] = [];
-    const flush = async () => {
-      if (!batch.length) return;
+  // Predictions go to a local file as each chunk is scored, then are published with the summary, all or nothing.
+  const scratch = await mkdtemp(join(tmpdir(), 'orchard-score-'));
+  try {
+    const outputPath = join(scratch, 'predictions');
+    const output = createWriteStream(outputPath, { flags: 'wx' });
+    const outputFailed = new Promise<never>((_, reject) => output.on('error', reject));
+    outputFailed.catch(() => {}); // raced below at each write
+    const write = async (text: string) => {
+      if (!output.write(text)) await Promise.race([once(output, 'drain'), outputFailed]);
+    };
+    if (!json) await write(`${outputColumns.map(csvCell).join(',')}\n`);
+
+    const input = readShardInput(spec.input.sources, shard, shards, { ...store, ...options.limits, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}), batchRows: CHUNK });
+    let checked: string[] | undefined;
+    for await (const { columns, rows, where } of input.batches) {
+      if (columns !== checked) {
+        const missing = [...passthrough, ...(labelColumn ? [labelColumn] : [])].filter((c) => !columns.includes(c));
+        if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${where(0).replace(/ row \d+.*$/, '')}`);
+        checked = columns;
+      }
+      const reader = tableRowReader(columns);
+      const batch: { row: (string | null)[]; encoded: EncodedRow; label?: number | null }[] = [];
+      rows.forEach((row, i) => {
+        const read = reader(row);
+        let encoded: EncodedRow;
+        try {
+          encoded = encode(read);
+        } catch (err) {
+          if (!(err instanceof FeatureError)) throw err;
+          rejected++;
+          if (errors.length < MAX_REPORTED_ERRORS) errors.push(`${where(i)}: ${err.message}`);
+          return;
+        }
+        // A label that cannot be read leaves the row out of the metrics, not out of the predictions.
+        let label: number | null | undefined;
+        try {
+          label = encodeLabel?.(cell(read(labelColumn!)));
+        } catch (err) {
+          if (!(err instanceof FeatureError)) throw err;
+          label = null;
+        }
+        batch.push({ row, encoded, ...(label !== undefined ? { label } : {}) });
+      });
+      if (!batch.length) continue;
       const encoded = batch.map((b) => b.encoded);
       options.onEncoded?.(encoded);
       const out = await runModel(session, schema.inputs, encoded);
+      const lines: string[] = [];
       batch.forEach((b, r) => {
         drift?.add(b.encoded, driftPrediction(schema.task, out, r, classes));
         const values: (string | number | null)[] = passthrough.map((c) => (reader(b.row)(c) as string | null | undefined) ?? null);
@@ -125,55 +169,34 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
         }
         lines.push(json ? JSON.stringify(Object.fromEntries(outputColumns.map((c, i) => [c, values[i]]))) : values.map(csvCell).join(','));
       });
+      await write(`${lines.join('\n')}\n`);
       scored += batch.length;
-      batch = [];
-    };
-    for (const row of table.rows) {
-      if (index++ % shards !== shard) continue;
-      const read = reader(row);
-      let encoded: EncodedRow;
-      try {
-        encoded = encode(read);
-      } catch (err) {
-        if (!(err instanceof FeatureError)) throw err;
-        rejected++;
-        if (errors.length < MAX_REPORTED_ERRORS) errors.push(`${table.source} row ${table.rows.indexOf(row) + 1}: ${err.message}`);
-        continue;
-      }
-      // A label that cannot be read leaves the row out of the metrics, not out of the predictions.
-      let label: number | null | undefined;
-      try {
-        label = encodeLabel?.(cell(read(labelColumn!)));
-      } catch (err) {
-        if (!(err instanceof FeatureError)) throw err;
-        label = null;
-      }
-      batch.push({ row, encoded, ...(label !== undefined ? { label } : {}) });
-      if (batch.length >= CHUNK) await flush();
+      if (scored % (CHUNK * 64) < batch.length) log(`score: shard ${shard}/${shards}: ${scored} rows scored so far`);
     }
-    await flush();
-    log(`score: shard ${shard}/${shards}: ${scored} rows scored so far (${table.source})`);
+    await Promise.race([new Promise<void>((resolve) => output.end(resolve)), outputFailed]);
+    await session.release();
+
+    const stats: MetricStats | undefined = labelColumn && labels.length ? labelStats(schema, labels, predictions, probabilities) : undefined;
+
+    const outputUri = shardPrefix(spec.output.uri, shard, shards);
+    const summary: ShardSummary = {
+      shard, shards, rows: scored, rejected, errors, seconds: (performance.now() - started) / 1000, outputUri, bytesRead: input.bytesRead(),
+      ...(stats ? { stats } : {}),
+      ...(drift ? { drift: drift.counts() } : {}),
+    };
+    await publishArtifacts(
+      outputUri,
+      [
+        { name: json ? 'predictions.jsonl' : 'predictions.csv', path: outputPath, contentType: json ? 'application/jsonl' : 'text/csv' },
+        { name: 'summary.json', bytes: Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), contentType: 'application/json' },
+      ],
+      store,
+    );
+    log(`score: shard ${shard}/${shards}: ${scored} rows scored, ${rejected} rejected in ${summary.seconds.toFixed(1)} s → ${outputUri}`);
+    return summary;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  await session.release();
-
-  const stats: MetricStats | undefined = labelColumn && labels.length ? labelStats(schema, labels, predictions, probabilities) : undefined;
-
-  const outputUri = shardPrefix(spec.output.uri, shard, shards);
-  const summary: ShardSummary = {
-    shard, shards, rows: scored, rejected, errors, seconds: (performance.now() - started) / 1000, outputUri,
-    ...(stats ? { stats } : {}),
-    ...(drift ? { drift: drift.counts() } : {}),
-  };
-  await publishArtifacts(
-    outputUri,
-    [
-      { name: json ? 'predictions.jsonl' : 'predictions.csv', bytes: Buffer.from(`${lines.join('\n')}\n`), contentType: json ? 'application/jsonl' : 'text/csv' },
-      { name: 'summary.json', bytes: Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), contentType: 'application/json' },
-    ],
-    store,
-  );
-  log(`score: shard ${shard}/${shards}: ${scored} rows scored, ${rejected} rejected in ${summary.seconds.toFixed(1)} s → ${outputUri}`);
-  return summary;
 }
 
 /**
@@ -188,7 +211,8 @@ export interface ShardReadout extends Omit<ShardSummary, 'stats' | 'drift'> {
 }
 
 export async function shardReadout(summary: ShardSummary, modelUri: string, store: { gcs?: Storage } = {}): Promise<ShardReadout> {
-  const { stats, drift, ...rest } = summary;
+  // bytesRead is for measuring a shard's reads, not a result a person reads.
+  const { stats, drift, bytesRead: _bytesRead, ...rest } = summary;
   const readout: ShardReadout = rest;
   if (stats) {
     const schema = inputSchema.parse(JSON.parse((await readArtifact(modelUri, 'input-schema.json', store)).toString('utf8')));

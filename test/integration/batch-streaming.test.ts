@@ -1,0 +1,180 @@
+// A ScoringJob shard reads only its share of the input and streams it: a million generated rows
+// scored by four real `orchard score` processes under a 256 MB heap, each reading a quarter of the
+// file's bytes, together scoring exactly the rows, with the predictions, one shard scores. Parquet
+// splits by row group, CSV by line-aligned byte range; a quoted line break is refused with the fix.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { stringify } from 'yaml';
+import { scoringJobSpec } from '../../operator/src/api/v1alpha1/scoring-job.js';
+import { readArtifactText } from '../../operator/src/artifacts/store.js';
+import { scoreShard } from '../../operator/src/batch/score.js';
+import { readShardInput } from '../../operator/src/batch/shard-input.js';
+import type { TrainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
+import { runPipeline } from '../../operator/src/training/pipeline.js';
+import { repoRoot } from '../support/cluster.js';
+import { exampleTrainingRun } from '../support/examples.js';
+import { makeTextParquet } from '../support/parquet-writer.js';
+
+const ROWS = 1_000_000;
+const SHARDS = 4;
+const cli = join(repoRoot, 'operator', 'src', 'training', 'cli.ts');
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^ORCHARD_|^JOB_COMPLETION_INDEX$/.test(k)));
+
+let work: string;
+let modelUri: string;
+let big: string;
+let salaries: string[];
+let header: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'orchard-streaming-'));
+  const base = exampleTrainingRun('salaries.yaml');
+  const spec = { ...base, catboost: { ...base.catboost, iterations: 40 } } as TrainingRunSpec;
+  modelUri = `file://${join(work, 'model')}/`;
+  await runPipeline({ spec, workDir: join(work, 'train'), artifactUri: modelUri, producerVersion: 'test' });
+  // A million rows: the example's rows over and over, each with its own id to tell them apart.
+  const text = (await readFile(join(repoRoot, 'data', 'ai-jobs-salaries', 'salaries.csv'), 'utf8')).trimEnd().split(/\r?\n/);
+  header = `id,${text[0]}`;
+  salaries = text.slice(1);
+  big = join(work, 'big.csv');
+  const out = createWriteStream(big);
+  out.write(`${header}\n`);
+  for (let i = 0; i < ROWS; i += 10_000) {
+    const lines: string[] = [];
+    for (let j = i; j < Math.min(ROWS, i + 10_000); j++) lines.push(`${j},${salaries[j % salaries.length]}`);
+    if (!out.write(`${lines.join('\n')}\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}, 120_000);
+
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stderr: string;
+  /** Peak resident set, KiB, as GNU time reports it. */
+  maxRssKiB: number;
+}
+
+/** `orchard score` as the Pod runs it, under a small heap, its peak RSS measured by GNU time. */
+function orchardScore(specFile: string, shard: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, '--max-old-space-size=256', '--import', 'tsx', cli, 'score', '--spec', specFile, '--model-uri', modelUri, '--shard', String(shard)], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr, maxRssKiB: Number(/maxrss=(\d+)/.exec(stderr)?.[1] ?? NaN) }));
+  });
+}
+
+const job = (uri: string, shards: number, out: string, format: 'Csv' | 'JsonLines' = 'Csv') => ({
+  modelRef: { name: 'salaries' },
+  input: { sources: [{ uri }], labelColumn: 'salary_in_usd' },
+  output: { uri: `file://${join(work, out)}/`, format, passthroughColumns: ['id'] },
+  shards,
+  parallelism: shards,
+});
+
+async function predictions(dir: string): Promise<Map<string, string>> {
+  const lines = (await readFile(join(dir, 'predictions.csv'), 'utf8')).trimEnd().split('\n');
+  expect(lines[0]).toBe('id,prediction');
+  return new Map(lines.slice(1).map((l) => [l.slice(0, l.indexOf(',')), l.slice(l.indexOf(',') + 1)]));
+}
+
+describe('a shard reads its share and streams', () => {
+  it('four shards of a million CSV rows: each reads a quarter, under 256 MB of heap, and together score what one shard scores', async () => {
+    const specFile = join(work, 'four.yaml');
+    await writeFile(specFile, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'ScoringJob', metadata: { name: 'four' }, spec: job(`file://${big}`, SHARDS, 'four') }));
+    const runs = await Promise.all(Array.from({ length: SHARDS }, (_, s) => orchardScore(specFile, s)));
+    for (const run of runs) expect({ code: run.code, stderr: run.stderr.replace(/maxrss=\d+\n?/, '') }).toEqual({ code: 0, stderr: '' });
+    const size = (await stat(big)).size;
+    const summaries = await Promise.all(runs.map(async (_, s) => JSON.parse(await readFile(join(work, 'four', `shard-0000${s}-of-00004`, 'summary.json'), 'utf8'))));
+    expect(summaries.map((s) => s.rows).reduce((a, b) => a + b, 0)).toBe(ROWS);
+    // A shard's reads: its quarter, the header, and the line it finishes past its range, well within one 1 MiB block.
+    for (const s of summaries) expect(s.bytesRead).toBeLessThanOrEqual(size / SHARDS + (1 << 20));
+    for (const s of summaries) expect(s.bytesRead).toBeGreaterThanOrEqual(size / SHARDS - 200);
+    // Measured: about 195 MB peak RSS per shard (2 cores, load 7); the bound leaves room for a loaded CI machine.
+    for (const run of runs) expect(run.maxRssKiB).toBeLessThan(400 * 1024);
+
+    // Row j of the big file is row j mod n of the example's n rows: one shard scoring those n rows
+    // gives every prediction the four shards must have made, each row once.
+    const small = join(work, 'small.csv');
+    await writeFile(small, `${header}\n${salaries.map((row, j) => `${j},${row}`).join('\n')}\n`);
+    const one = await scoreShard({ spec: scoringJobSpec.parse(job(`file://${small}`, 1, 'one')), modelUri, shard: 0 });
+    expect(one.rows).toBe(salaries.length);
+    const expected = [...(await predictions(join(work, 'one', 'shard-00000-of-00001'))).values()].map(Number);
+    const seen = new Uint8Array(ROWS);
+    let mismatched = 0;
+    for (let s = 0; s < SHARDS; s++) {
+      for (const [id, p] of await predictions(join(work, 'four', `shard-0000${s}-of-00004`))) {
+        seen[Number(id)]!++;
+        // onnxruntime may sum trees in another order for another batch: the last bit of a double can differ.
+        if (Math.abs(Number(p) - expected[Number(id) % salaries.length]!) > 1e-9 * Math.abs(Number(p))) mismatched++;
+      }
+    }
+    expect(seen.every((n) => n === 1)).toBe(true);
+    expect(mismatched).toBe(0);
+    // The shards' sums are every row's: metrics and drift merged across shards are those of all rows.
+    expect(summaries.map((s) => s.stats.n).reduce((a, b) => a + b, 0)).toBe(ROWS);
+    expect(summaries.map((s) => s.drift.rows).reduce((a, b) => a + b, 0)).toBe(ROWS);
+  }, 180_000);
+
+  it('Parquet splits by row group: three shards read their groups and score the rows a CSV run scores', async () => {
+    const rows = salaries.filter((row) => !row.includes('"')).slice(0, 3000).map((row, j) => [String(j), ...row.split(',')]);
+    const file = join(work, 'groups.parquet');
+    await writeFile(file, makeTextParquet(header.split(','), rows, 250));
+    const size = (await stat(file)).size;
+    const summaries = [];
+    for (let s = 0; s < 3; s++) summaries.push(await scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 3, 'parquet')), modelUri, shard: s }));
+    // Twelve groups of 250 rows, shared by their bytes: whole groups, about four each.
+    expect(summaries.map((s) => s.rows).reduce((a, b) => a + b, 0)).toBe(3000);
+    for (const s of summaries) expect([s.rows % 250, Math.abs(s.rows - 1000) <= 250]).toEqual([0, true]);
+    // A third of the file, at most one group more, and the 8 KiB read that finds the footer.
+    for (const s of summaries) expect(s.bytesRead).toBeLessThanOrEqual(size / 3 + size / 12 + (8 << 10));
+    const csv = join(work, 'groups.csv');
+    await writeFile(csv, `${header}\n${rows.map((r) => r.join(',')).join('\n')}\n`);
+    await scoreShard({ spec: scoringJobSpec.parse(job(`file://${csv}`, 1, 'groups-csv')), modelUri, shard: 0 });
+    const expected = await predictions(join(work, 'groups-csv', 'shard-00000-of-00001'));
+    const union = new Map<string, string>();
+    for (let s = 0; s < 3; s++) for (const [id, p] of await predictions(join(work, 'parquet', `shard-0000${s}-of-00003`))) union.set(id, p);
+    expect([...union.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [id, p] of union) expect(Number(p)).toBeCloseTo(Number(expected.get(id)), 6);
+  }, 60_000);
+
+  it('a CSV split by byte range refuses a line break inside a quoted cell, naming the file and the fix; nothing is published', async () => {
+    const file = join(work, 'quoted.csv');
+    const quoted = salaries[1]!.replace(/^2025,MI,FT,[^,]+,/, '2025,MI,FT,"Prompt\nEngineer",');
+    await writeFile(file, `${header}\n0,${salaries[0]}\n1,${quoted}\n2,${salaries[2]}\n`);
+    expect(quoted).toContain('\n');
+    await expect(scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 1, 'quoted')), modelUri, shard: 0 })).rejects.toThrow(
+      /quoted\.csv has a line break inside a quoted cell: a CSV file that shards split by byte range must hold one record per line; .*gzip the file \(format CsvGzip is read whole by one shard\) or convert it to Parquet$/,
+    );
+    await expect(stat(join(work, 'quoted'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('the lines a shard owns are those that start in its range, whatever the block and range edges', async () => {
+    const file = join(work, 'edges.csv');
+    // CRLF endings, a comment and a blank line before the header, no newline at the end.
+    await writeFile(file, `# exported\r\n\r\na,b\r\n${Array.from({ length: 500 }, (_, i) => `${i},${'x'.repeat(i % 13)}`).join('\r\n')}`);
+    for (const shards of [1, 2, 3, 7, 64, 1000]) {
+      const seen: string[] = [];
+      for (let s = 0; s < shards; s++) {
+        for await (const batch of readShardInput([{ uri: `file://${file}`, csv: { commentPrefix: '#' } } as never], s, shards, { batchRows: 50 }).batches) {
+          expect(batch.columns).toEqual(['a', 'b']);
+          for (const row of batch.rows) seen.push(row[0]!);
+        }
+      }
+      expect([shards, seen]).toEqual([shards, Array.from({ length: 500 }, (_, i) => String(i))]);
+    }
+  });
+});
