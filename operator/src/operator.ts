@@ -14,7 +14,7 @@ import { readArtifact } from './artifacts/store.js';
 import { ProfileCache } from './drift/profiles.js';
 import type { k8s } from './kube/client.js';
 import { makeInformer, type Informer } from './kube/informer.js';
-import { Controller, objectKey, ownerKey } from './runtime/controller.js';
+import { Controller, objectKey, ownerKey, retryAfterOutage } from './runtime/controller.js';
 import { apiEventRecorder, type EventRecorder } from './runtime/events.js';
 import type { Logger } from './runtime/log.js';
 import type { OperatorMetrics } from './runtime/metrics.js';
@@ -54,15 +54,8 @@ export async function startOperator(options: OperatorOptions, signal: AbortSigna
   // Keys whose passes failed while the API server was away are retried as soon as it is back,
   // not after their backoff (which grows to minutes over a long outage).
   const controllers: Controller[] = [];
-  const onRecovered = (what: string) => () => {
-    const retried = controllers.reduce((n, c) => n + c.queue.retryFailedNow(), 0);
-    log.info('watch recovered', { informer: what, retried });
-  };
-  const watching = (what: string, options: { labelSelector?: string } = {}) => ({
-    ...options,
-    onError: (err: unknown, retryInMs: number) => log.error('watch failed; restarting', { informer: what, err, retryInMs }),
-    onRecovered: onRecovered(what),
-  });
+  const hooks = retryAfterOutage(controllers, log);
+  const watching = (what: string, options: { labelSelector?: string } = {}) => ({ ...options, ...hooks(what) });
   const managed = { labelSelector: `${LABELS.managedBy}=orchard` };
   const runs = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/trainingruns`, watching('trainingruns'));
   const models = makeInformer<any>(kc, `/apis/${API_VERSION}${scope}/registeredmodels`, watching('registeredmodels'));

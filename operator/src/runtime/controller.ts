@@ -2,9 +2,9 @@
 // A reconcile never asks what changed: it reads the world from caches and makes it right.
 import type { Logger } from './log.js';
 import type { OperatorMetrics } from './metrics.js';
-import { apiErrorMessage } from '../kube/client.js';
+import { apiErrorMessage, statusCode } from '../kube/client.js';
 import { apiAnswerOf, isConflict, isPermanentRejection, TerminalError } from './errors.js';
-import { WorkQueue } from './queue.js';
+import { RecoveryGate, WorkQueue } from './queue.js';
 
 export interface Result {
   /** Look again after this long even if nothing changes (e.g. a cool-down ends). */
@@ -77,7 +77,7 @@ export class Controller {
           this.queue.add(key);
         } else {
           result = 'error';
-          this.queue.addRateLimited(key);
+          this.queue.addRateLimited(key, { transient: isTransientFailure(err) });
           log.error('reconcile failed; retrying with backoff', { controller: this.name, namespace, name, err, retries: this.queue.numRequeues(key) });
         }
       } finally {
@@ -87,6 +87,43 @@ export class Controller {
       }
     }
   }
+}
+
+/** Node's codes for a connection refused, cut or unanswered: what an API server away looks like. */
+const TRANSPORT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * A failure the API server's return fixes by itself: no connection, no answer in time, a 5xx, or
+ * 429 throttling. A refusal such as a quota's or RBAC's 403 waits for someone to act, so it keeps
+ * its backoff when a watch recovers.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  // By shape, not instanceof: Node's own errors and DOMExceptions may come from another realm.
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = statusCode(e);
+    if (code !== undefined) return code >= 500 || code === 408 || code === 429;
+    const { code: sys, name } = e as { code?: unknown; name?: unknown };
+    if ((typeof sys === 'string' && TRANSPORT_CODES.has(sys)) || name === 'TimeoutError') return true;
+  }
+  return false;
+}
+
+/**
+ * The hooks of each watch: its failures and recoveries go through one gate, so that when the
+ * API server is back the controllers' transiently failed keys are retried at once, once per
+ * outage, and not after backoffs grown to minutes.
+ */
+export function retryAfterOutage(controllers: readonly Controller[], log: Logger, gate = new RecoveryGate()) {
+  return (watch: string) => ({
+    onError: (err: unknown, retryInMs: number) => {
+      gate.failed(watch);
+      log.error('watch failed; restarting', { informer: watch, err, retryInMs });
+    },
+    onRecovered: () => {
+      const retried = gate.recovered(watch) ? controllers.reduce((n, c) => n + c.queue.retryFailedNow(), 0) : 0;
+      log.info('watch recovered', { informer: watch, retried });
+    },
+  });
 }
 
 export function objectKey(obj: { metadata?: { name?: string; namespace?: string } }): string {

@@ -1,5 +1,11 @@
-import { describe, expect, it } from '@jest/globals';
-import { exponentialBackoffMs, WorkQueue, type Clock, type Timer } from './queue.js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiError, requestJson } from '../kube/client.js';
+import { kubeConfigFrom } from '../kube/kubeconfig.js';
+import { Controller, isTransientFailure, retryAfterOutage } from './controller.js';
+import { silentLogger } from './log.js';
+import { exponentialBackoffMs, RecoveryGate, WorkQueue, type Clock, type Timer } from './queue.js';
 
 /** A clock that only moves when told to, firing due timers in time order. */
 class FakeClock implements Clock {
@@ -36,6 +42,8 @@ class FakeClock implements Clock {
 }
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The operator's eight watches. */
+const watches = ['trainingruns', 'registeredmodels', 'jobs', 'pods', 'deployments', 'services', 'horizontalpodautoscalers', 'scoringjobs'];
 
 type Step =
   | ['add', string]
@@ -255,16 +263,24 @@ describe('addRateLimited', () => {
     expect(clock.pendingDelays().sort((x, y) => x - y)).toEqual([100, 800]);
   });
 
-  it('retryFailedNow hands out the keys backing off from failures at once, and leaves requeueAfter delays', () => {
+  it('retryFailedNow hands out the keys backing off from transient failures at once, and leaves refusals and requeueAfter delays', () => {
     const clock = new FakeClock();
     const queue = new WorkQueue({ clock });
-    for (let i = 0; i < 10; i++) queue.addRateLimited('ns/failing');
+    for (let i = 0; i < 10; i++) queue.addRateLimited('ns/failing', { transient: true });
+    for (let i = 0; i < 10; i++) queue.addRateLimited('ns/quota');
+    // Its last failure was a refusal: the transient ones before it no longer count.
+    queue.addRateLimited('ns/refused-last', { transient: true });
+    queue.addRateLimited('ns/refused-last');
     queue.addAfter('ns/scheduled', 60_000);
     expect(queue.retryFailedNow()).toBe(1);
     expect(queue.len()).toBe(1);
-    expect(clock.pendingDelays()).toEqual([60_000]);
+    expect(clock.pendingDelays().sort((x, y) => x - y)).toEqual([100, 100, 60_000]);
     // The failure count stays: if the pass fails again it backs off from where it was.
     expect(queue.numRequeues('ns/failing')).toBe(10);
+    expect(queue.retryFailedNow()).toBe(0);
+    // A key that succeeded and fails again with a refusal is not retried early either.
+    queue.forget('ns/failing');
+    queue.addRateLimited('ns/failing');
     expect(queue.retryFailedNow()).toBe(0);
   });
 
@@ -326,5 +342,134 @@ describe('concurrent workers', () => {
       expect(lastStart.get(key)!).toBeGreaterThan(lastAdd.get(key)!);
     }
     expect([...processed.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(keys.length);
+  });
+});
+
+describe('RecoveryGate', () => {
+  it.each<{ name: string; steps: readonly (readonly ['failed' | 'recovered', string, number])[]; retries: number }>([
+    { name: 'one outage seen by 8 watches', steps: [...watches.map((w) => ['failed', w, 0] as const), ...watches.map((w, i) => ['recovered', w, 30_000 + 600 * i] as const)], retries: 1 },
+    { name: 'a watch flapping every 5 s for 10 minutes', steps: Array.from({ length: 120 }, (_, i) => [['failed', 'pods', i * 5_000], ['recovered', 'pods', i * 5_000 + 4_999]] as const).flat(), retries: 0 },
+    { name: 'a watch down 20 s of every 30 s for 10 minutes', steps: Array.from({ length: 20 }, (_, i) => [['failed', 'pods', i * 30_000], ['recovered', 'pods', i * 30_000 + 20_000]] as const).flat(), retries: 10 },
+    { name: 'two outages two minutes apart', steps: [['failed', 'jobs', 0], ['recovered', 'jobs', 15_000], ['failed', 'jobs', 135_000], ['recovered', 'jobs', 150_000]], retries: 2 },
+    { name: 'a recovery with no failure before it', steps: [['recovered', 'jobs', 60_000]], retries: 0 },
+  ])('$name: $retries early retries', ({ steps, retries }) => {
+    const clock = new FakeClock();
+    const gate = new RecoveryGate({ clock });
+    let retried = 0;
+    for (const [what, watch, at] of steps) {
+      clock.advance(at - clock.now());
+      if (what === 'failed') gate.failed(watch);
+      else if (gate.recovered(watch)) retried++;
+    }
+    expect(retried).toBe(retries);
+  });
+});
+
+describe('isTransientFailure', () => {
+  let server: Server;
+  let port = 0;
+  const answers: Record<string, [number, object]> = {
+    '/unavailable': [503, { kind: 'Status', message: 'etcd cluster is unavailable' }],
+    '/throttled': [429, { kind: 'Status', message: 'too many requests' }],
+    '/quota': [403, { kind: 'Status', message: 'jobs.batch "a" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1' }],
+    '/rbac': [403, { kind: 'Status', message: 'jobs.batch is forbidden: User "system:serviceaccount:orchard-system:orchard" cannot create resource "jobs"' }],
+  };
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const answer = answers[req.url ?? ''];
+      // Any other path never answers: the client's timeout ends it.
+      if (answer) res.writeHead(answer[0], { 'content-type': 'application/json' }).end(JSON.stringify(answer[1]));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const kubeConfig = (p: number) =>
+    kubeConfigFrom({ apiVersion: 'v1', kind: 'Config', 'current-context': 't', clusters: [{ name: 't', cluster: { server: `http://127.0.0.1:${p}` } }], users: [{ name: 't', user: {} }], contexts: [{ name: 't', context: { cluster: 't', user: 't' } }] }, 'test');
+  const failure = (path: string, p = port) => requestJson(kubeConfig(p), 'POST', path, { body: {}, timeoutMs: 200 }).then(() => { throw new Error(`${path} answered`); }, (err: unknown) => new Error('create Job ns/a', { cause: err }));
+
+  it.each([
+    ['a 503', '/unavailable', true],
+    ['a 429', '/throttled', true],
+    ['no answer in time', '/silent', true],
+    ["a quota's 403", '/quota', false],
+    ["RBAC's 403", '/rbac', false],
+  ])('%s, wrapped with context: %s', async (_name, path, transient) => {
+    expect(isTransientFailure(await failure(path))).toBe(transient);
+  });
+
+  it('a refused connection is transient', async () => {
+    // A port just freed: nothing listens there.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const freed = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    expect(isTransientFailure(await failure('/x', freed))).toBe(true);
+  });
+
+  it('an invalid spec or a plain bug is not', () => {
+    expect(isTransientFailure(new ApiError(422, {}, 'HTTP 422'))).toBe(false);
+    expect(isTransientFailure(new TypeError("Cannot read properties of undefined (reading 'spec')"))).toBe(false);
+  });
+});
+
+describe('retryAfterOutage', () => {
+  const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+  const quota = () => new ApiError(403, { message: 'jobs.batch "a" is forbidden: exceeded quota: jobs' }, 'POST: HTTP 403');
+
+  /**
+   * Three controllers as the operator runs them, each with a key the API server's absence fails
+   * and one a quota refuses. Their backoff starts at 5 minutes, so every pass after the first is
+   * an early retry.
+   */
+  async function operator() {
+    const clock = new FakeClock();
+    const passes = new Map<string, number>();
+    const stop = new AbortController();
+    const controllers = ['trainingruns', 'registeredmodels', 'scoringjobs'].map((name) => new Controller({
+      name,
+      log: silentLogger,
+      workers: 2,
+      queue: new WorkQueue({ clock, baseDelayMs: 300_000 }),
+      reconcile: async (key) => {
+        passes.set(`${name} ${key}`, (passes.get(`${name} ${key}`) ?? 0) + 1);
+        throw key === 'ns/away' ? unreachable() : quota();
+      },
+    }));
+    const running = controllers.map((c) => c.run(stop.signal));
+    for (const c of controllers) for (const key of ['ns/away', 'ns/quota']) c.enqueue(key);
+    for (let i = 0; i < 10; i++) await flush();
+    const hooks = retryAfterOutage(controllers, silentLogger, new RecoveryGate({ clock }));
+    const early = () => [...passes.entries()].filter(([, n]) => n > 1).map(([what, n]) => `${what}: ${n - 1}`).sort();
+    return { clock, hooks, early, stop: async () => { stop.abort(); await Promise.all(running); } };
+  }
+
+  it('retries the keys that failed for want of the API server once per outage, however many of the 8 watches recover', async () => {
+    const o = await operator();
+    for (const w of watches) o.hooks(w).onError(unreachable(), 5_000);
+    o.clock.advance(34_000);
+    // The watches reconnect over the next few seconds, each after its own jittered wait.
+    for (const w of watches) {
+      o.clock.advance(500);
+      o.hooks(w).onRecovered();
+      for (let i = 0; i < 5; i++) await flush();
+    }
+    expect(o.early()).toEqual(['registeredmodels ns/away: 1', 'scoringjobs ns/away: 1', 'trainingruns ns/away: 1']);
+    await o.stop();
+  });
+
+  it('retries nothing early for a watch that flaps', async () => {
+    const o = await operator();
+    for (let i = 0; i < 50; i++) {
+      o.hooks('pods').onError(new Error('watch /api/v1/pods: closed by the server at once'), 4_000);
+      o.clock.advance(4_500);
+      o.hooks('pods').onRecovered();
+      for (let j = 0; j < 3; j++) await flush();
+    }
+    expect(o.early()).toEqual([]);
+    await o.stop();
   });
 });

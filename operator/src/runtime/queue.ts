@@ -48,6 +48,8 @@ export class WorkQueue {
   private readonly getters: Getter[] = [];
   private readonly delayed = new Map<string, { at: number; timer: Timer }>();
   private readonly requeues = new Map<string, number>();
+  /** Failed keys whose last failure was the API server's absence rather than its answer. */
+  private readonly transient = new Set<string>();
   private shuttingDown = false;
   private drain: { promise: Promise<void>; resolve: () => void } | undefined;
 
@@ -105,8 +107,13 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Re-adds a failed key after its exponential backoff; call forget(key) once it succeeds. */
-  addRateLimited(key: string): void {
+  /**
+   * Re-adds a failed key after its exponential backoff; call forget(key) once it succeeds.
+   * `transient`: the failure was no answer, a timeout or a 5xx, which the API server's return fixes.
+   */
+  addRateLimited(key: string, { transient = false }: { transient?: boolean } = {}): void {
+    if (transient) this.transient.add(key);
+    else this.transient.delete(key);
     const requeues = this.requeues.get(key) ?? 0;
     this.requeues.set(key, requeues + 1);
     this.addAfter(key, exponentialBackoffMs(requeues, this.baseDelayMs, this.maxDelayMs));
@@ -114,16 +121,18 @@ export class WorkQueue {
 
   forget(key: string): void {
     this.requeues.delete(key);
+    this.transient.delete(key);
   }
 
   /**
-   * Hands out now every key waiting out a failure's backoff, keeping its count: when the API
-   * server is back, a key that failed through the outage should not wait up to minutes more.
-   * Delays asked for by a pass that succeeded (requeueAfter) stay.
+   * Hands out now every key waiting out the backoff of a transient failure, keeping its count:
+   * when the API server is back, a key that failed through the outage should not wait up to
+   * minutes more. A key the server answered with a refusal (a quota's 403) keeps its backoff, as
+   * do delays asked for by a pass that succeeded (requeueAfter).
    */
   retryFailedNow(): number {
     let retried = 0;
-    for (const key of this.requeues.keys()) {
+    for (const key of this.transient) {
       const pending = this.delayed.get(key);
       if (!pending) continue;
       this.clock.clearTimeout(pending.timer);
@@ -156,6 +165,7 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const { timer } of this.delayed.values()) this.clock.clearTimeout(timer);
     this.delayed.clear();
+    this.transient.clear();
     this.queue.length = 0;
     for (const getter of this.getters.splice(0)) getter(undefined);
   }
@@ -182,5 +192,52 @@ export class WorkQueue {
     while (this.getters.length > 0 && this.queue.length > 0) {
       this.getters.shift()!(this.take(this.queue.shift()!));
     }
+  }
+}
+
+export interface RecoveryGateOptions {
+  /**
+   * Watches failing for less are a flap, not an outage. A key failing throughout waits at most
+   * about as long again as the failures lasted, so a short one costs little; and it is above the
+   * informers' 5 s reconnect cap, so a watch the server keeps closing never counts. Default 10 s.
+   */
+  minOutageMs?: number;
+  /** Least time between two early retries, however many watches recover or how often. Default 60 s. */
+  minIntervalMs?: number;
+  clock?: Clock;
+}
+
+/**
+ * Says when a watch coming back ends an outage, so that failed keys are retried at once: one
+ * retry per outage rather than one per recovering watch, and none for a flapping one. Without it
+ * every failing key ran once per watch on each recovery, defeating its backoff.
+ */
+export class RecoveryGate {
+  private readonly minOutageMs: number;
+  private readonly minIntervalMs: number;
+  private readonly clock: Clock;
+  /** Watch → when its current run of failures began. */
+  private readonly failingSince = new Map<string, number>();
+  private lastRetryAt: number | undefined;
+
+  constructor({ minOutageMs = 10_000, minIntervalMs = 60_000, clock = systemClock }: RecoveryGateOptions = {}) {
+    this.minOutageMs = minOutageMs;
+    this.minIntervalMs = minIntervalMs;
+    this.clock = clock;
+  }
+
+  failed(watch: string): void {
+    if (!this.failingSince.has(watch)) this.failingSince.set(watch, this.clock.now());
+  }
+
+  /** True when failed keys should be retried now. */
+  recovered(watch: string): boolean {
+    const since = this.failingSince.get(watch);
+    this.failingSince.delete(watch);
+    const now = this.clock.now();
+    if (since === undefined || now - since < this.minOutageMs) return false;
+    if (this.lastRetryAt !== undefined && now - this.lastRetryAt < this.minIntervalMs) return false;
+    this.lastRetryAt = now;
+    return true;
   }
 }
