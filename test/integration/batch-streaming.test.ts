@@ -18,6 +18,7 @@ import type { TrainingRunSpec } from '../../operator/src/api/v1alpha1/training-r
 import { runPipeline } from '../../operator/src/training/pipeline.js';
 import { repoRoot } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { startFakeGcs } from '../support/fake-gcs.js';
 import { makeTextParquet } from '../support/parquet-writer.js';
 
 const ROWS = 1_000_000;
@@ -177,4 +178,22 @@ describe('a shard reads its share and streams', () => {
       expect([shards, seen]).toEqual([shards, Array.from({ length: 500 }, (_, i) => String(i))]);
     }
   });
+
+  it('gs:// in and out: a source that cannot be split goes whole to one shard, and predictions stream up in a resumable upload', async () => {
+    const gcs = await startFakeGcs({ buckets: ['scores'] });
+    try {
+      const text = `${header}\n${salaries.slice(0, 500).map((row, j) => `${j},${row}`).join('\n')}\n`;
+      await gcs.storage.bucket('scores').file('in/rows.csv').save(text);
+      const spec = scoringJobSpec.parse({ ...job('gs://scores/in/rows.csv', 2, 'unused'), output: { uri: 'gs://scores/out/', passthroughColumns: ['id'] } });
+      const summaries = [];
+      for (let s = 0; s < 2; s++) summaries.push(await scoreShard({ spec, modelUri, shard: s, gcs: gcs.storage }));
+      expect(summaries.map((s) => [s.rows, s.bytesRead])).toEqual([[500, Buffer.byteLength(text)], [0, 0]]);
+      const lines = (await readArtifactText(summaries[0]!.outputUri, 'predictions.csv', { gcs: gcs.storage })).trimEnd().split('\n');
+      expect(lines).toHaveLength(501);
+      expect(lines[0]).toBe('id,prediction');
+      expect((await readArtifactText(summaries[1]!.outputUri, 'predictions.csv', { gcs: gcs.storage })).trimEnd()).toBe('id,prediction');
+    } finally {
+      await gcs.stop();
+    }
+  }, 60_000);
 });

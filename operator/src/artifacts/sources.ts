@@ -50,14 +50,17 @@ export interface ReadSourceOptions extends SourceLimits {
   gcs?: Storage | undefined;
   fetchCa?: string | undefined;
   diagnostics?: ((line: string) => void) | undefined;
+  /** Told how many bytes were fetched (before unpacking): what a scoring shard reports reading. */
+  onBytes?: ((bytes: number) => void) | undefined;
 }
 
 const MAX_REDIRECTS = 5;
 
 export async function readSource(source: DataSource, options: ReadSourceOptions = {}): Promise<Table> {
   const { uri } = source;
-  const { fetchCa, ...rest } = options;
+  const { fetchCa, onBytes, ...rest } = options;
   const bytes = await fetchBytes(uri, { ...rest, sha256: source.sha256, ca: fetchCa });
+  onBytes?.(bytes.length);
   const name = uri.startsWith('https://') ? new URL(uri).pathname : uri;
   const format = source.format ?? inferFormat(name);
   if (!format) throw new DataError(`cannot tell the format of ${uri} from its name: set data.source.format to Csv, CsvGzip, Parquet or Zip`);

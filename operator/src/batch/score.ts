@@ -110,10 +110,10 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
 
     const input = readShardInput(spec.input.sources, shard, shards, { ...store, ...options.limits, ...(options.fetchCa ? { fetchCa: options.fetchCa } : {}), batchRows: CHUNK });
     let checked: string[] | undefined;
-    for await (const { columns, rows, where } of input.batches) {
+    for await (const { source, columns, rows, where } of input.batches) {
       if (columns !== checked) {
         const missing = [...passthrough, ...(labelColumn ? [labelColumn] : [])].filter((c) => !columns.includes(c));
-        if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${where(0).replace(/ row \d+.*$/, '')}`);
+        if (missing.length) throw new FeatureError(missing[0]!, `column "${missing[0]}" (output.passthroughColumns or input.labelColumn) is not in ${source}`);
         checked = columns;
       }
       const reader = tableRowReader(columns);

@@ -20,6 +20,8 @@ const SMALL_READ = 64 << 10;
 const MAX_LINE_BYTES = 64 << 20;
 
 export interface RowBatch {
+  /** The file the rows come from, for messages. */
+  source: string;
   columns: string[];
   rows: (string | null)[][];
   /** Where the batch's i-th row is, for error messages. */
@@ -49,27 +51,15 @@ export function readShardInput(sources: readonly DataSource[], shard: number, sh
       if (format === 'Csv') yield* csvRange(source, await localSourcePath(source.uri, options.fileRoots), shard, shards, options.batchRows, count);
       else if (format === 'Parquet') yield* parquetGroups(source, await localSourcePath(source.uri, options.fileRoots), shard, shards, options.batchRows, count);
       else if (whole++ % shards === shard) {
-        const table = await readSource(source, options);
-        // readSource holds the file's bytes; their count is what the shard read.
-        count(await sourceSize(source, options).catch(() => 0));
+        const table = await readSource(source, { ...options, onBytes: count });
         for (let i = 0; i < table.rows.length; i += options.batchRows) {
           const from = i;
-          yield { columns: table.columns, rows: table.rows.slice(i, i + options.batchRows), where: (r) => `${table.source} row ${from + r + 1}` };
+          yield { source: table.source, columns: table.columns, rows: table.rows.slice(i, i + options.batchRows), where: (r) => `${table.source} row ${from + r + 1}` };
         }
       }
     }
   }
   return { batches: batches(), bytesRead: () => bytes };
-}
-
-async function sourceSize(source: DataSource, options: ReadSourceOptions): Promise<number> {
-  if (!source.uri.startsWith('file://')) return 0;
-  const handle = await open(await localSourcePath(source.uri, options.fileRoots), 'r');
-  try {
-    return (await handle.stat()).size;
-  } finally {
-    await handle.close();
-  }
 }
 
 async function openSource(uri: string, path: string): Promise<FileHandle> {
@@ -178,7 +168,7 @@ function* parseBlock(text: Buffer, columns: string[], options: CsvReadOptions, u
   }
   for (let i = 0; i < table.rows.length; i += batchRows) {
     const from = rowsBefore + i;
-    yield { columns, rows: table.rows.slice(i, i + batchRows), where: (r) => `${uri} row ${from + r + 1}${rangeNote}` };
+    yield { source: uri, columns, rows: table.rows.slice(i, i + batchRows), where: (r) => `${uri} row ${from + r + 1}${rangeNote}` };
   }
 }
 
@@ -274,7 +264,7 @@ async function* parquetGroups(source: DataSource, path: string, shard: number, s
       for (let i = 0; i < values.length; i += batchRows) {
         const offset = from + i;
         const batch = values.slice(i, i + batchRows).map((row) => row.map((v, c) => parquetCell(v, isDate[c] === true)));
-        yield { columns, rows: batch, where: (r) => `${source.uri} row ${offset + r + 1}` };
+        yield { source: source.uri, columns, rows: batch, where: (r) => `${source.uri} row ${offset + r + 1}` };
       }
       values = [];
     }
