@@ -123,6 +123,7 @@ const invalid: Case[] = [
   survey('multiLabel topK 0', 'spec.features.columns[17].multiLabel.topK', (s) => (s.features.columns[17].multiLabel.topK = 0)),
   binary('log transform of a class label', 'spec.features.target', (s) => (s.features.target.transform = 'Log')),
   regression('feature name starting with a digit', 'spec.features.columns[0].name', (s) => (s.features.columns[0].name = '1st_year')),
+  regression('pattern with three repeats (20 ms a cell)', 'spec.features.columns[0].pattern.regex', (s) => (s.features.columns[0].pattern = { regex: '(\\d*)\\d*\\d*x' })),
   regression('missing on a categorical feature', 'spec.features.columns[1].missing', (s) => (s.features.columns[1].missing = '0')),
 
   // Data, filters and the split.

@@ -4,7 +4,9 @@ import { describe, expect, it } from '@jest/globals';
 import { featureSpec } from '../api/v1alpha1/features.js';
 import { describeIssue } from '../api/v1alpha1/common.js';
 import { inputSchema } from './schema.js';
-import { buildInputSchema, cellReader, FeatureError, jsonRecordReader, mergeCellOptions, PATTERN_MAX_CELL, recordEncoder } from './transform.js';
+import type { ServedModel } from '../serving/model.js';
+import { parseInstances } from '../serving/requests.js';
+import { buildInputSchema, cellReader, FeatureError, jsonRecordReader, mergeCellOptions, PATTERN_MAX_CELL, PATTERN_REQUEST_BUDGET_MS, PatternBudget, recordEncoder } from './transform.js';
 
 const spec = featureSpec.parse({
   target: { column: 'price' },
@@ -108,6 +110,43 @@ describe('patterns', () => {
     expect(() => encode({ ...row, rooms: long })).not.toThrow(new RegExp('9'.repeat(64)));
   });
 
+  // Admitted (3 quantifiers, 2 repeats), and tens of milliseconds on a cell of 128 digits.
+  const slowest = '(?:9|9|9|9|9|9|9|9)?([0-9]*)(?:9|9|9|9|9|9|9|9|9|9|9|9)[0-9]*x';
+  const slowModel = () => {
+    const slow = featureSpec.parse({ target: { column: 'y' }, columns: [{ name: 'code', type: 'Categorical', pattern: { regex: slowest, noMatch: 'Missing' } }] });
+    const schema = buildInputSchema('Regression', slow, {}, undefined);
+    return { name: 'm', schema, encode: recordEncoder(schema), columns: ['code'] } as unknown as ServedModel;
+  };
+  const digits = '9'.repeat(PATTERN_MAX_CELL);
+
+  it("stops a record's patterns once the request's budget is spent, naming the feature and the fix", () => {
+    const { encode: slowEncode } = slowModel();
+    const budget = new PatternBudget(20);
+    let rows = 0;
+    expect(() => {
+      for (; rows < 1000; rows++) slowEncode.budgeted(jsonRecordReader({ code: digits }), budget);
+    }).toThrow(/^code: pattern\.regex matching in this request took over 20 ms, the most a request may spend: send fewer rows per request$/);
+    expect(rows).toBeLessThan(1000);
+    // Without a budget (training, batch scoring) the same cell is only slow.
+    expect(slowEncode(jsonRecordReader({ code: digits }))).toEqual(['']);
+  });
+
+  it(`refuses a scoring request past ${PATTERN_REQUEST_BUDGET_MS} ms of pattern time with a 400 naming the row, not minutes later`, () => {
+    const model = slowModel();
+    const started = Date.now();
+    let error: unknown;
+    try {
+      // Several seconds of matching unbudgeted on any machine this runs on.
+      parseInstances({ instances: Array.from({ length: 400 }, () => ({ code: digits })) }, model, 1000);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ status: 400, message: expect.stringMatching(/^instances\[\d+\]\.code: pattern\.regex matching in this request took over 1000 ms/) });
+    const row = Number(/^instances\[(\d+)\]/.exec((error as Error).message)![1]);
+    expect(row).toBeLessThan(399);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PATTERN_REQUEST_BUDGET_MS);
+  });
+
   const problem = (regex: string) => {
     const r = featureSpec.safeParse({ target: { column: 'y' }, columns: [{ name: 'x', type: 'Numeric', pattern: { regex } }] });
     return r.success ? undefined : r.error.issues.map((i) => describeIssue({ issues: [i] } as never)).join('\n');
@@ -120,6 +159,10 @@ describe('patterns', () => {
     ['(a)\\1', /backreferences/],
     ['((a+)+)b', /a group can be optional but not repeated/],
     ['([0-9]*[0-9]*[0-9]*[0-9]*)x', /at most 3 quantifiers/],
+    // Three repeats: 20 ms on a 128-digit cell; two: 1 ms.
+    ['(\\d*)\\d*\\d*x', /at most 2 repeats \(\*, \+, \{n,m\}\)/],
+    ['([0-9]{1,3})[0-9]+[0-9]+', /at most 2 repeats/],
+    ['([0-9]*)[0-9]*[0-9]?x', undefined],
     ['([0-9]+', /spec\.columns\[0\]\.pattern\.regex: does not compile/],
     ['[0-9]+', /has 0 capture groups, needs exactly one/],
     ['([a-z])([0-9])', /has 2 capture groups/],

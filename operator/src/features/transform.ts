@@ -74,10 +74,27 @@ export function mergeCellOptions(cells: CellOptions | undefined, extra: Partial<
   return { whitespace, ...(naValues.length ? { naValues } : {}) };
 }
 
-/** The most characters of a cell a pattern reads: with admission's 3 quantifiers, the worst pattern costs tens of ms a cell, not hours. */
+/** The most characters of a cell a pattern reads: with admission's quantifier limits, the worst pattern costs up to about 100 ms a cell, not hours. */
 export const PATTERN_MAX_CELL = 128;
 
-function patternStep(feature: Feature): ((value: RawValue) => RawValue) | undefined {
+/** Pattern time one scoring request may spend, in milliseconds: past it the request is refused. */
+export const PATTERN_REQUEST_BUDGET_MS = 1000;
+
+/**
+ * Time spent matching patterns for one request. Admission bounds a cell, not a request: a thousand
+ * rows times hundreds of patterned features would hold the event loop for minutes, and liveness with it.
+ */
+export class PatternBudget {
+  spentMs = 0;
+  constructor(readonly limitMs = PATTERN_REQUEST_BUDGET_MS) {}
+}
+
+/** The budget of the record being encoded; set by the encoder for each call, which runs synchronously. */
+interface PatternWork {
+  budget: PatternBudget | undefined;
+}
+
+function patternStep(feature: Feature, work: PatternWork): ((value: RawValue) => RawValue) | undefined {
   const pattern = feature.pattern;
   if (pattern === undefined) return undefined;
   const re = new RegExp(pattern.regex, 'u');
@@ -89,7 +106,15 @@ function patternStep(feature: Feature): ((value: RawValue) => RawValue) | undefi
     if (text.length > PATTERN_MAX_CELL) {
       throw new FeatureError(name, `${name}: ${quoteFileText(text)} is ${text.length} characters, over the ${PATTERN_MAX_CELL} a pattern reads: shorten the value, or map it with valueMap`);
     }
+    const budget = work.budget;
+    const started = budget === undefined ? 0 : performance.now();
     const match = re.exec(text);
+    if (budget !== undefined) {
+      budget.spentMs += performance.now() - started;
+      if (budget.spentMs > budget.limitMs) {
+        throw new FeatureError(name, `${name}: pattern.regex matching in this request took over ${budget.limitMs} ms, the most a request may spend: send fewer rows per request`);
+      }
+    }
     const captured = match?.[1];
     if (captured !== undefined && captured !== '') return captured;
     if (missing) return null;
@@ -214,17 +239,21 @@ export function buildInputSchema(
 /** One encoded record: a number (NaN = missing) per Numeric input, a string per Categorical input, in input order. */
 export type EncodedRow = (number | string)[];
 
+/** Record → one value per model input; `budgeted` also stops once a request's pattern budget is spent. */
+export type RecordEncoder = ((read: RecordReader) => EncodedRow) & { budgeted: (read: RecordReader, budget: PatternBudget) => EncodedRow };
+
 /**
  * Compiles the schema into an encoder: record → one value per model input. Throws FeatureError
  * naming the feature for values that cannot be encoded.
  */
-export function recordEncoder(schema: InputSchema): (read: RecordReader) => EncodedRow {
+export function recordEncoder(schema: InputSchema): RecordEncoder {
   const cell = cellReader(schema.features.cells);
+  const work: PatternWork = { budget: undefined };
   const steps = schema.features.columns.map((f) => {
     const column = sourceColumn(f);
     // Steps a feature does not use are compiled away: these run per row served. Order: cells,
     // valueMap, pattern, range, then the type.
-    const map = compose([cell, f.valueMap === undefined ? undefined : (v: RawValue) => mapped(f, v), patternStep(f), rangeStep(f)]);
+    const map = compose([cell, f.valueMap === undefined ? undefined : (v: RawValue) => mapped(f, v), patternStep(f, work), rangeStep(f)]);
     if (f.type === 'Numeric') {
       const fill = f.missing === undefined ? Number.NaN : Number(f.missing);
       const name = f.name;
@@ -251,11 +280,21 @@ export function recordEncoder(schema: InputSchema): (read: RecordReader) => Enco
       for (const label of labels) out.push(answers.has(label) ? 1 : 0);
     };
   });
-  return (read) => {
+  const encode = (read: RecordReader): EncodedRow => {
     const out: EncodedRow = [];
     for (const step of steps) step(read, out);
     return out;
   };
+  // A separate entry, not an optional argument: encoders are passed to map(), whose index would land in it.
+  const budgeted = (read: RecordReader, budget: PatternBudget): EncodedRow => {
+    work.budget = budget;
+    try {
+      return encode(read);
+    } finally {
+      work.budget = undefined;
+    }
+  };
+  return Object.assign(encode, { budgeted });
 }
 
 function compose(steps: (((v: RawValue) => RawValue) | undefined)[]): (v: RawValue) => RawValue {

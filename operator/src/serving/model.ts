@@ -6,7 +6,7 @@ import { readArtifact } from '../artifacts/store.js';
 import { createSession, runModel, type ModelOutputs } from '../export/onnx-runner.js';
 import { parseReferenceProfile, type ReferenceProfile } from '../features/profile.js';
 import { inputSchema, type InputSchema } from '../features/schema.js';
-import { MISSING_CATEGORY, recordEncoder, sourceColumn, type EncodedRow, type RecordReader } from '../features/transform.js';
+import { MISSING_CATEGORY, recordEncoder, sourceColumn, type EncodedRow, type RecordEncoder, type RecordReader } from '../features/transform.js';
 import { MicroBatcher } from './batcher.js';
 
 export interface ServedModel {
@@ -15,7 +15,7 @@ export interface ServedModel {
   uri: string;
   schema: InputSchema;
   /** Raw record → model inputs, exactly as training encoded them. */
-  encode: (read: RecordReader) => EncodedRow;
+  encode: RecordEncoder;
   /** Source columns a raw record must carry (null for a missing value). */
   columns: string[];
   profile?: ReferenceProfile;

@@ -1,6 +1,6 @@
 // Request validation: every request is checked against the model's input schema before it reaches
 // the model, and every problem becomes a RequestError naming the field and what to send instead.
-import { FeatureError, jsonRecordReader, type EncodedRow } from '../features/transform.js';
+import { FeatureError, jsonRecordReader, PatternBudget, type EncodedRow } from '../features/transform.js';
 import { closestName } from '../api/v1alpha1/common.js';
 import type { ServedModel } from './model.js';
 import { DEFAULT_EXTRA_FIELDS, type ExtraFields } from './spec.js';
@@ -39,6 +39,7 @@ export function parseInstances(body: unknown, model: ServedModel, maxRows: numbe
   checkBatch(instances.length, maxRows, 'instances');
   const columns = model.columns;
   const rows: EncodedRow[] = new Array(instances.length);
+  const budget = new PatternBudget();
   for (let i = 0; i < instances.length; i++) {
     const record: unknown = instances[i];
     if (!isObject(record)) throw bad(`instances[${i}]: expected a record {"column": value, ...}, got ${describe(record)}`);
@@ -50,7 +51,7 @@ export function parseInstances(body: unknown, model: ServedModel, maxRows: numbe
     for (let c = 0; exact && c < columns.length; c++) exact = Object.hasOwn(record, columns[c]!);
     if (!exact) checkFields(record, i, model, extra);
     try {
-      rows[i] = model.encode(jsonRecordReader(record));
+      rows[i] = model.encode.budgeted(jsonRecordReader(record), budget);
     } catch (err) {
       if (err instanceof FeatureError) throw bad(`instances[${i}].${err.message}`);
       throw err;

@@ -9,8 +9,10 @@ export const featureType = z
 
 // Patterns run in the scorer on every request, on a backtracking engine. Admission allows only what
 // JavaScript and the API server's RE2 both read (no lookaround, backreference, named group or flag),
-// no repeated group (exponential backtracking) and 3 quantifiers at most: on the 128 characters a
-// pattern reads of a cell (PATTERN_MAX_CELL), the worst pattern then costs about 20 ms a cell, not hours.
+// no repeated group (exponential backtracking), 3 quantifiers and 2 repeats at most. On the 128
+// characters a pattern reads of a cell (PATTERN_MAX_CELL), three overlapping repeats cost 20 ms a
+// cell and two cost 1 ms; alternations between them still reach about 100 ms, so the scorer also
+// bounds a request's pattern time (PatternBudget).
 const PATTERN_RULES: { pattern: string; message: string }[] = [
   { pattern: '[(][?][^:]', message: 'only (...) and (?:...) groups: lookarounds, named groups and flags are not read the same by JavaScript and RE2' },
   { pattern: '[\\\\][1-9k]', message: 'backreferences (\\1, \\k<name>) are not supported: match the text itself' },
@@ -19,6 +21,9 @@ const PATTERN_RULES: { pattern: string; message: string }[] = [
 const QUANTIFIER = '[*+{]|[^(][?]';
 const MAX_QUANTIFIERS = 3;
 const quantifierRe = new RegExp(QUANTIFIER, 'g');
+const REPEAT = '[*+{]';
+const MAX_REPEATS = 2;
+const repeatRe = new RegExp(REPEAT, 'g');
 const patternRegex = withRules(
   z
     .string()
@@ -39,6 +44,11 @@ const patternRegex = withRules(
       rule: `self.findAll(${celString(QUANTIFIER)}).size() <= ${MAX_QUANTIFIERS}`,
       message: `at most ${MAX_QUANTIFIERS} quantifiers (*, +, ?, {n,m}): each one multiplies what a mismatching cell can cost; Trim cells instead of matching spaces`,
       check: (s: string) => s.length > 128 || (s.match(quantifierRe)?.length ?? 0) <= MAX_QUANTIFIERS,
+    },
+    {
+      rule: `self.findAll(${celString(REPEAT)}).size() <= ${MAX_REPEATS}`,
+      message: `at most ${MAX_REPEATS} repeats (*, +, {n,m}): three overlapping ones cost tens of milliseconds on one mismatching cell: repeat fewer parts of the pattern, or match a fixed text instead`,
+      check: (s: string) => s.length > 128 || (s.match(repeatRe)?.length ?? 0) <= MAX_REPEATS,
     },
   ],
 );
