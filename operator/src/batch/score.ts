@@ -101,7 +101,9 @@ export async function scoreShard(options: ScoreOptions): Promise<ShardSummary> {
   try {
     const outputPath = join(scratch, 'predictions');
     const output = createWriteStream(outputPath, { flags: 'wx' });
-    const outputFailed = new Promise<never>((_, reject) => output.on('error', reject));
+    const outputFailed = new Promise<never>((_, reject) =>
+      output.on('error', (err) => reject(new Error(`writing the predictions to ${outputPath} (the Pod's /tmp): ${err.message}; nothing was published`, { cause: err }))),
+    );
     outputFailed.catch(() => {}); // raced below at each write
     const write = async (text: string) => {
       if (!output.write(text)) await Promise.race([once(output, 'drain'), outputFailed]);
