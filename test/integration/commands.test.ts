@@ -12,7 +12,7 @@ import type { TrainingRunSpec } from '../../operator/src/api/v1alpha1/training-r
 import { runPipeline } from '../../operator/src/training/pipeline.js';
 import { repoRoot } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
-import { eventually, freePort } from '../support/wait.js';
+import { portOf, readyLine } from '../support/ready-line.js';
 
 interface Run {
   code: number | null;
@@ -90,11 +90,13 @@ describe('a spec with a typo', () => {
 
 describe('flags alone', () => {
   it('orchard serve --model-uri serves the model, and stops on SIGTERM', async () => {
-    const port = await freePort();
-    const { child, done } = start(['serve', '--model-uri', modelUri, '--model', 'salaries', '--port', String(port), '--host', '127.0.0.1']);
+    // Port 0 and the port from the ready line: a port picked here could be taken before the child binds it.
+    const { child, done } = start(['serve', '--model-uri', modelUri, '--model', 'salaries', '--port', '0', '--host', '127.0.0.1']);
     try {
+      const { port } = await readyLine(child, 'scorer ready');
+      expect(port).not.toBe(8080); // --port 0 took effect
       const url = `http://127.0.0.1:${port}`;
-      await eventually('the scorer to be ready', async () => (await fetch(`${url}/v2/health/ready`).catch(() => undefined))?.status === 200, 60_000, 200);
+      expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
       const record = { work_year: 2023, experience_level: 'SE', employment_type: 'FT', job_title: 'Data Scientist', salary_in_usd: 150000, employee_residence: 'US', remote_ratio: 0, company_location: 'US', company_size: 'M' };
       const a = await fetch(`${url}/v1/models/salaries:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [record] }) });
       const body = (await a.json()) as { model_version: string; predictions: number[] };
@@ -108,11 +110,13 @@ describe('flags alone', () => {
   }, 90_000);
 
   it('orchard drift --model-uri runs the monitor on the ports given', async () => {
-    const [port, ingestPort] = [await freePort(), await freePort()];
-    const { child, done } = start(['drift', '--model-uri', modelUri, '--port', String(port), '--ingest-port', String(ingestPort), '--host', '127.0.0.1', '--min-rows', '30']);
+    const { child, done } = start(['drift', '--model-uri', modelUri, '--port', '0', '--ingest-port', '0', '--host', '127.0.0.1', '--min-rows', '30']);
     try {
-      await eventually('the monitor to answer', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 60_000, 200);
-      const drift = await fetch(`http://127.0.0.1:${port}/v1/drift`);
+      const ready = await readyLine(child, 'drift monitor ready');
+      // --port 0 and --ingest-port 0 took effect: neither default port (9091, 9092) was bound.
+      expect([ready.port, portOf(ready.ingest)].filter((p) => p === 9091 || p === 9092)).toEqual([]);
+      expect((await fetch(`http://127.0.0.1:${ready.port}/healthz`)).status).toBe(200);
+      const drift = await fetch(`http://127.0.0.1:${ready.port}/v1/drift`);
       expect(drift.status).toBe(200);
     } finally {
       child.kill('SIGTERM');
