@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { repoRoot } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
 import { startHttpsServer, type HttpsServer } from '../support/https-server.js';
+import { closedPort as closedLoopbackPort } from '../support/wait.js';
 
 let dir: string;
 let trusted: HttpsServer; // its certificate is in NODE_EXTRA_CA_CERTS
@@ -66,10 +67,8 @@ beforeAll(async () => {
   plain = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(csv));
   await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
   plainPort = (plain.address() as AddressInfo).port;
-  const closed = createHttpServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  closedPort = (closed.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  // Not a port-0 port closed again: another test worker's port-0 bind could take it before the fetch.
+  closedPort = await closedLoopbackPort();
 });
 
 afterAll(async () => {
