@@ -193,11 +193,11 @@ describe('the feature contract', () => {
       json: { error: 'instances[0].rooms: "three rooms" does not match pattern.regex: send a value it matches, or set pattern.noMatch to Missing' },
     });
     expect(await post(url, { instances: [{ ...good, age: '65-45' }] })).toMatchObject({ status: 400, json: { error: expect.stringMatching(/^instances\[0\]\.age: "65-45" has its lower bound above its upper bound/) } });
-    const started = performance.now();
+    // Refused by its length, before the pattern runs. (No timing bound: this pattern reads 12,806
+    // characters in microseconds, so a time limit on the round trip would prove nothing.)
     const long = await post(url, { instances: [{ ...good, rooms: `${'9'.repeat(PATTERN_MAX_CELL * 100)} rooms` }] });
     expect(long.status).toBe(400);
     expect(long.json.error).toMatch(new RegExp(`^instances\\[0\\]\\.rooms: .* is ${PATTERN_MAX_CELL * 100 + 6} characters, over the ${PATTERN_MAX_CELL} a pattern reads`));
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('leaves a model published without cells as it was: a padded category is unseen, "--" is a 400', async () => {
