@@ -196,4 +196,21 @@ describe('a shard reads its share and streams', () => {
       await gcs.stop();
     }
   }, 60_000);
+
+  it('JSON Lines streams the same way: two shards write one object per row, every row once', async () => {
+    const file = join(work, 'lines.csv');
+    await writeFile(file, `${header}\n${salaries.slice(0, 20_000).map((row, j) => `${j},${row}`).join('\n')}\n`);
+    const ids: number[] = [];
+    for (let s = 0; s < 2; s++) {
+      const summary = await scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 2, 'jsonl', 'JsonLines')), modelUri, shard: s });
+      const lines = (await readArtifactText(summary.outputUri, 'predictions.jsonl')).trimEnd().split('\n');
+      expect(lines).toHaveLength(summary.rows);
+      for (const line of lines) {
+        const record = JSON.parse(line);
+        expect(Object.keys(record)).toEqual(['id', 'prediction']);
+        ids.push(Number(record.id));
+      }
+    }
+    expect(ids).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
+  }, 60_000);
 });
