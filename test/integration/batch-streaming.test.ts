@@ -152,15 +152,35 @@ describe('a shard reads its share and streams', () => {
     for (const [id, p] of union) expect(Number(p)).toBeCloseTo(Number(expected.get(id)), 6);
   }, 60_000);
 
-  it('a CSV split by byte range refuses a line break inside a quoted cell, naming the file and the fix; nothing is published', async () => {
+  it('a CSV split by byte range refuses a line break inside a quoted cell, naming the file and the fix; one shard reads it whole', async () => {
     const file = join(work, 'quoted.csv');
     const quoted = salaries[1]!.replace(/^2025,MI,FT,[^,]+,/, '2025,MI,FT,"Prompt\nEngineer",');
     await writeFile(file, `${header}\n0,${salaries[0]}\n1,${quoted}\n2,${salaries[2]}\n`);
     expect(quoted).toContain('\n');
-    await expect(scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 1, 'quoted')), modelUri, shard: 0 })).rejects.toThrow(
-      /quoted\.csv has a line break inside a quoted cell: a CSV file that shards split by byte range must hold one record per line; .*gzip the file \(format CsvGzip is read whole by one shard\) or convert it to Parquet$/,
-    );
-    await expect(stat(join(work, 'quoted'))).rejects.toThrow(/ENOENT/);
+    // Split in two, a shard cannot tell a line break inside quotes from a record's end.
+    const split = await Promise.allSettled([0, 1].map((shard) => scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 2, 'quoted')), modelUri, shard })));
+    const refusals = split.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const message of refusals) {
+      expect(message).toMatch(
+        /quoted\.csv.* has a line break inside a quoted cell: a CSV file that shards split by byte range must hold one record per line; .*score it with shards: 1, gzip the file \(format CsvGzip is read whole by one shard\) or convert it to Parquet$/,
+      );
+    }
+    split.forEach((r, shard) => r.status === 'rejected' && expect(stat(join(work, 'quoted', `shard-0000${shard}-of-00002`))).rejects.toThrow(/ENOENT/));
+    // One shard owns the whole file and starts outside quotes: it reads the cell as the whole-file reader does.
+    await scoreShard({ spec: scoringJobSpec.parse(job(`file://${file}`, 1, 'quoted-whole')), modelUri, shard: 0 });
+    expect([...(await predictions(join(work, 'quoted-whole', 'shard-00000-of-00001'))).keys()].sort()).toEqual(['0', '1', '2']);
+  });
+
+  it('one shard reading a whole CSV cuts its blocks between records, so quoted line breaks and doubled quotes survive block edges', async () => {
+    const file = join(work, 'quoted-blocks.csv');
+    // About 3 MiB: every block edge of a whole-file read lands somewhere in these records.
+    const rows = Array.from({ length: 40_000 }, (_, i) => [String(i), i % 3 === 0 ? `"line ${i}\nand ""more"" ${'y'.repeat(i % 50)}"` : `plain ${i}`]);
+    await writeFile(file, `id,text\n${rows.map((r) => r.join(',')).join('\n')}\n`);
+    const seen: (string | null)[][] = [];
+    for await (const batch of readShardInput([{ uri: `file://${file}` } as never], 0, 1, { batchRows: 4096 }).batches) seen.push(...batch.rows);
+    expect(seen.length).toBe(rows.length);
+    seen.forEach((row, i) => expect(row).toEqual([String(i), i % 3 === 0 ? `line ${i}\nand "more" ${'y'.repeat(i % 50)}` : `plain ${i}`]));
   });
 
   it('the lines a shard owns are those that start in its range, whatever the block and range edges', async () => {

@@ -82,8 +82,10 @@ const LF = 10;
 
 /**
  * The CSV lines whose first byte lies in this shard's range of the data (the bytes after the
- * header). One record per line: a quoted cell with a line break is refused, since a shard starting
- * in the middle of a file cannot tell that it starts inside quotes.
+ * header). One record per line when the file is split: a quoted cell with a line break is refused,
+ * since a shard starting in the middle of a file cannot tell that it starts inside quotes. A shard
+ * that owns the whole file starts outside quotes, so it cuts its blocks between records and takes
+ * line breaks in quoted cells as the whole-file reader does.
  */
 async function* csvRange(source: DataSource, path: string, shard: number, shards: number, batchRows: number, count: (n: number) => void): AsyncGenerator<RowBatch> {
   const options: CsvReadOptions = csvReadOptions(source.uri, source.csv);
@@ -121,6 +123,7 @@ async function* csvRange(source: DataSource, path: string, shard: number, shards
       if (pos >= end) return;
     }
     const rangeNote = start === dataStart ? '' : ` from byte ${start}`;
+    const wholeFile = start === dataStart && end === size;
     let rowsBefore = 0;
     let carry = Buffer.alloc(0);
     for (;;) {
@@ -136,9 +139,9 @@ async function* csvRange(source: DataSource, path: string, shard: number, shards
         const lf = end - textStart - 1 < 0 ? -1 : text.indexOf(LF, end - textStart - 1);
         done = lf !== -1 || pos >= size;
         cut = lf !== -1 ? lf + 1 : done ? text.length : 0;
-      } else cut = text.lastIndexOf(LF) + 1;
+      } else cut = wholeFile ? lastRecordEnd(text) : text.lastIndexOf(LF) + 1;
       if (cut > 0) {
-        for (const batch of parseBlock(text.subarray(0, cut), columns, options, source.uri, rangeNote, rowsBefore, batchRows)) {
+        for (const batch of parseBlock(text.subarray(0, cut), columns, options, source.uri, rangeNote, rowsBefore, batchRows, wholeFile)) {
           rowsBefore += batch.rows.length;
           yield batch;
         }
@@ -152,7 +155,7 @@ async function* csvRange(source: DataSource, path: string, shard: number, shards
   }
 }
 
-function* parseBlock(text: Buffer, columns: string[], options: CsvReadOptions, uri: string, rangeNote: string, rowsBefore: number, batchRows: number): Generator<RowBatch> {
+function* parseBlock(text: Buffer, columns: string[], options: CsvReadOptions, uri: string, rangeNote: string, rowsBefore: number, batchRows: number, wholeFile: boolean): Generator<RowBatch> {
   const source = `${uri}${rangeNote ? ` (the shard's range${rangeNote})` : ''}`;
   const string = text.toString('utf8');
   let table;
@@ -163,7 +166,7 @@ function* parseBlock(text: Buffer, columns: string[], options: CsvReadOptions, u
     if (err instanceof DataError && /is never closed/.test(err.message)) throw quotedLineBreak(source);
     throw err;
   }
-  if (string.includes('"')) {
+  if (!wholeFile && string.includes('"')) {
     for (const row of table.rows) if (row.some((cell) => cell !== null && cell.includes('\n'))) throw quotedLineBreak(source);
   }
   for (let i = 0; i < table.rows.length; i += batchRows) {
@@ -172,9 +175,25 @@ function* parseBlock(text: Buffer, columns: string[], options: CsvReadOptions, u
   }
 }
 
+const QUOTE = 34;
+
+/** Where the last whole record of `text` ends, for text that starts outside quotes: after its last line break outside quotes (0 if none). */
+function lastRecordEnd(text: Buffer): number {
+  if (!text.includes(QUOTE)) return text.lastIndexOf(LF) + 1;
+  let quoted = false;
+  let end = 0;
+  for (let i = 0; i < text.length; i++) {
+    const byte = text[i];
+    // A doubled quote inside a quoted cell toggles twice, so it leaves the state as it was.
+    if (byte === QUOTE) quoted = !quoted;
+    else if (byte === LF && !quoted) end = i + 1;
+  }
+  return end;
+}
+
 /** A shard in the middle of a file cannot tell that it starts inside quotes, so split files hold one record per line. */
 function quotedLineBreak(source: string): DataError {
-  return new DataError(`${source} has a line break inside a quoted cell: a CSV file that shards split by byte range must hold one record per line; remove the line breaks, gzip the file (format CsvGzip is read whole by one shard) or convert it to Parquet`);
+  return new DataError(`${source} has a line break inside a quoted cell: a CSV file that shards split by byte range must hold one record per line; remove the line breaks, score it with shards: 1, gzip the file (format CsvGzip is read whole by one shard) or convert it to Parquet`);
 }
 
 /** The column names and the byte where data starts: after the header line, or at 0 (after a BOM) without one. */
