@@ -18,7 +18,8 @@ import { inputSchema } from '../../operator/src/features/schema.js';
 import { jsonRecordReader, recordEncoder } from '../../operator/src/features/transform.js';
 import { repoRoot } from '../support/cluster.js';
 import { trainExample, type TrainedModel } from '../support/models.js';
-import { eventually, freePort } from '../support/wait.js';
+import { readyLine } from '../support/ready-line.js';
+import { eventually } from '../support/wait.js';
 
 let dir: string;
 let model: TrainedModel;
@@ -28,6 +29,7 @@ let exited: Promise<number | null>;
 /** Request body bytes the scorer may hold at once: four bodies at maxBodyBytes. */
 const BUDGET = 4 << 20;
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+const DRAIN_DELAY_MS = 3000;
 
 interface Answer {
   status: number;
@@ -53,15 +55,15 @@ function send(method: string, path: string, body?: string | Buffer, headers: Rec
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'orchard-robust-'));
   model = await trainExample('salaries.yaml', dir);
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  // Reject: unknown fields are among the hostile requests, each certain to be refused.
-  const spec = { model: 'salaries', version: 3, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes: 1 << 20, port, extraFields: { policy: 'Reject' } };
+  // Reject: unknown fields are among the hostile requests, each certain to be refused. Port 0: a
+  // port picked here and closed again could be taken by another test worker before the child binds it.
+  const spec = { model: 'salaries', version: 3, modelUri: model.uri, maxBatchRows: 100, maxBodyBytes: 1 << 20, port: 0, extraFields: { policy: 'Reject' } };
   child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'operator/src/training/cli.ts'), 'serve'], {
     env: {
       ...process.env,
       ORCHARD_SERVING_SPEC: JSON.stringify(spec),
-      ORCHARD_DRAIN_DELAY_MS: '1000',
+      // Long enough for the drain test's requests on a loaded machine; it must still end in the test's time.
+      ORCHARD_DRAIN_DELAY_MS: String(DRAIN_DELAY_MS),
       // Short enough that slow clients are cut within the test; the defaults are 10 s and 30 s.
       ORCHARD_SCORER_HEADERS_TIMEOUT_MS: '400',
       ORCHARD_SCORER_REQUEST_TIMEOUT_MS: '800',
@@ -70,7 +72,8 @@ beforeAll(async () => {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   exited = new Promise((r) => child.on('exit', (code) => r(code)));
-  await eventually('the scorer to be ready', async () => (await send('GET', '/v2/health/ready').catch(() => undefined))?.status === 200, 60_000, 200);
+  url = `http://127.0.0.1:${(await readyLine(child, 'scorer ready')).port}`;
+  expect((await send('GET', '/v2/health/ready')).status).toBe(200);
 }, 240_000);
 
 afterAll(async () => {
@@ -513,8 +516,8 @@ describe('orchard serve under hostile input', () => {
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     const signalled = results.ok;
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await send('GET', '/v2/health/ready')).status).toBe(503);
+    // Not ready well within the drain delay, however slowly the signal is handled on a busy machine.
+    await eventually('ready to turn 503', async () => (await send('GET', '/v2/health/ready')).status === 503, DRAIN_DELAY_MS / 2, 20);
     await new Promise((r) => setTimeout(r, 300));
     withdrawn = true;
     await Promise.all(loops);
