@@ -22,8 +22,21 @@ interface Replica {
   exited: Promise<number | null>;
 }
 
+/** Up to this many ports per replica: the operator logs the port it was given, not the one it bound, so it cannot listen on port 0. */
+const portAttempts = 5;
+
 async function startReplica(identity: string): Promise<Replica> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    // Another worker can take the port between freePort() closing it and the operator binding it: then try another.
+    const replica = spawnReplica(identity, await freePort());
+    const outcome = await Promise.race([replica.listening.then(() => 'listening' as const), replica.exited.then(() => 'exited' as const)]);
+    if (outcome === 'listening') return replica;
+    const taken = replica.logs.some((l) => l.includes('EADDRINUSE'));
+    if (!taken || attempt === portAttempts) throw new Error(`${identity} exited before listening on port ${replica.port} (attempt ${attempt}):\n${replica.logs.join('\n')}`);
+  }
+}
+
+function spawnReplica(identity: string, port: number): Replica & { listening: Promise<void> } {
   // node --import tsx: one process, so SIGKILL kills the operator itself (the tsx CLI would leave its child running).
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'operator', 'src', 'main.ts')], {
     cwd: repoRoot,
@@ -41,9 +54,20 @@ async function startReplica(identity: string): Promise<Replica> {
   });
   children.push(child);
   const logs: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => logs.push(...d.split('\n').filter(Boolean)));
+  let pending = '';
+  let heard = () => {};
+  // 'listening' is logged once the server holds the port, so probes after it reach this replica and no other.
+  const listening = new Promise<void>((resolve) => (heard = resolve));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (pending + d).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines.filter(Boolean)) {
+      logs.push(line);
+      if (line.includes('"msg":"listening"')) heard();
+    }
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, port, logs, exited };
+  return { child, port, logs, exited, listening };
 }
 
 const http = async (r: Replica, path: string) => {

@@ -3,9 +3,10 @@
 // requests coalesce, the canary share holds, drift rows flow without ever holding scoring up.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { readArtifact } from '../../operator/src/artifacts/store.js';
 import { createSession, runModel } from '../../operator/src/export/onnx-runner.js';
@@ -15,7 +16,7 @@ import { jsonRecordReader, recordEncoder } from '../../operator/src/features/tra
 import { createDriftSidecar, listen } from '../../operator/src/serving/drift-sidecar.js';
 import { startScorer, type RunningScorer } from '../../operator/src/serving/server.js';
 import { readRecords, trainExample, type TrainedModel } from '../support/models.js';
-import { freePort } from '../support/wait.js';
+import { closedPort } from '../support/wait.js';
 
 let dir: string;
 let salaries: TrainedModel;
@@ -170,8 +171,9 @@ describe('the scoring server', () => {
     const schema = inputSchema.parse(JSON.parse((await readArtifact(salaries.uri, 'input-schema.json')).toString('utf8')));
     const profile = parseReferenceProfile(JSON.parse((await readArtifact(salaries.uri, 'reference-profile.json')).toString('utf8')));
     const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: 5000, windowSeconds: 3600, minRows: 100, driftShare: '0.5' }, schema, profile);
-    const port = await freePort();
-    let monitor: Server = await listen(sidecar.ingest, port, '127.0.0.1');
+    // Below the ephemeral range, so no port-0 bind of another worker takes it while the monitor is gone.
+    let monitor: Server = await listenBelowEphemeral(sidecar.ingest);
+    const { port } = monitor.address() as AddressInfo;
     const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
     for (let i = 0; i < 500; i += 100) expect((await predict(url, salaries.records.slice(i, i + 100))).status).toBe(200);
     const summary = await waitFor(() => (sidecar.summary().rows === 500 ? sidecar.summary() : undefined));
@@ -183,7 +185,7 @@ describe('the scoring server', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => predict(url, salaries.records.slice(i * 10, i * 10 + 10))));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(await waitFor(async () => ((await dropped()) >= 200 ? dropped() : undefined))).toBeGreaterThanOrEqual(200);
-    monitor = await listen(sidecar.ingest, port, '127.0.0.1');
+    monitor = await relisten(sidecar.ingest, port);
     await predict(url, salaries.records.slice(0, 10));
     await waitFor(() => (sidecar.summary().rows === 510 ? true : undefined));
     monitor.close();
@@ -198,8 +200,8 @@ describe('the scoring server', () => {
     const window = 5000;
     const serveThrough = async (records: object[]) => {
       const sidecar = createDriftSidecar({ model: 'm', version: 1, modelUri: salaries.uri, port: 0, windowRows: window, windowSeconds: 3600, minRows: 500, driftShare: '0.5' }, schema, profile);
-      const port = await freePort();
-      const monitor = await listen(sidecar.ingest, port, '127.0.0.1');
+      const monitor = await listen(sidecar.ingest, 0, '127.0.0.1');
+      const { port } = monitor.address() as AddressInfo;
       const { url, scorer: s } = await scorer(salaries, { driftUrl: `http://127.0.0.1:${port}/v1/blocks` });
       for (let i = 0; i < records.length; i += 500) expect((await predict(url, records.slice(i, i + 500))).status).toBe(200);
       const summary = await waitFor(() => (sidecar.summary().rows === Math.min(window, records.length) ? sidecar.summary() : undefined));
@@ -238,5 +240,28 @@ async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, t
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free port below the ephemeral range: closedPort() only probes it, so a rare probe of another worker may hold it for a moment. */
+async function listenBelowEphemeral(handler: RequestListener): Promise<Server> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listen(handler, await closedPort(), '127.0.0.1');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err;
+    }
+  }
+}
+
+/** The monitor back on its old port: only another worker's brief closedPort() probe can hold it meanwhile. */
+async function relisten(handler: RequestListener, port: number): Promise<Server> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listen(handler, port, '127.0.0.1');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 20) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
