@@ -5,6 +5,8 @@ import { requestJson } from '../../operator/src/kube/client.js';
 import { buildTrainingJob, type TrainingDefaults } from '../../operator/src/controllers/training-run/desired.js';
 import { trainingRunSpec } from '../../operator/src/api/v1alpha1/training-run.js';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.js';
+import { TrainingRunReconciler } from '../../operator/src/controllers/training-run/reconciler.js';
+import type { Informer } from '../../operator/src/kube/informer.js';
 import { silentLogger } from '../../operator/src/runtime/log.js';
 import { OperatorMetrics } from '../../operator/src/runtime/metrics.js';
 import { createNamespace, testKubeConfig } from '../support/cluster.js';
@@ -177,4 +179,41 @@ describe('TrainingRun controller', () => {
       }
     }, 90_000);
   }, 120_000);
+
+  it('a pass whose Job cache is behind reads the Job it met instead of POSTing it again each pass', async () => {
+    // A namespace of its own, which the running operator does not watch: only this reconciler acts here.
+    const ns = await createNamespace(kc, 'trainingrun-lag');
+    await requestJson(kc, 'POST', `${api}/namespaces/${ns}/registeredmodels`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'RegisteredModel', metadata: { name: 'm' }, spec: { task: 'Regression', serving: { mode: 'None' } } },
+    });
+    const raw = await requestJson(kc, 'POST', `${api}/namespaces/${ns}/trainingruns`, {
+      body: { apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name: 'r' }, spec: { ...exampleTrainingRun('salaries.yaml'), modelRef: { name: 'm' } } },
+    });
+    // The Job exists, with the run as its controller, before any cache could show it.
+    const job = buildTrainingJob({ ...raw, spec: trainingRunSpec.parse(raw.spec) }, defaults, undefined);
+    await requestJson(kc, 'POST', `/apis/batch/v1/namespaces/${ns}/jobs`, { body: job });
+
+    // Real HTTP to the real API server; only the Job POSTs are counted on the way.
+    let jobPosts = 0;
+    const counting = Object.create(kc);
+    counting.applyToHTTPSOptions = (options: any) => {
+      if (options.method === 'POST' && String(options.path).endsWith('/jobs')) jobPosts++;
+      return kc.applyToHTTPSOptions(options);
+    };
+    // Run and model caches filled from the server before each pass; a Job cache that never catches up.
+    const cache = new Map<string, any>();
+    const informer = (kind: string) => ({ get: (name: string) => cache.get(`${kind}/${name}`), list: () => [] }) as unknown as Informer;
+    const reconciler = new TrainingRunReconciler({
+      kc: counting, runs: informer('runs'), models: informer('models'), jobs: informer('jobs'), pods: informer('pods'),
+      defaults, now: () => new Date(), log: silentLogger, record: async () => {},
+    });
+    for (let pass = 0; pass < 3; pass++) {
+      cache.set('runs/r', await get(`${api}/namespaces/${ns}/trainingruns/r`));
+      cache.set('models/m', await get(`${api}/namespaces/${ns}/registeredmodels/m`));
+      await reconciler.reconcile(`${ns}/r`);
+    }
+    expect(jobPosts).toBeLessThanOrEqual(1);
+    const after = await get(`${api}/namespaces/${ns}/trainingruns/r`);
+    expect(after.status.jobName).toBe(job.metadata.name);
+  }, 60_000);
 });

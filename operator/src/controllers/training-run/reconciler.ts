@@ -5,7 +5,7 @@ import { DEFAULT_PRIMARY_METRIC, trainingRunSpec, type TrainingRunStatus } from 
 import type { RegisteredModelStatus } from '../../api/v1alpha1/registered-model.js';
 import { k8s, requestJson } from '../../kube/client.js';
 import type { Informer } from '../../kube/informer.js';
-import { isAlreadyExists } from '../../runtime/errors.js';
+import { isAlreadyExists, isNotFound } from '../../runtime/errors.js';
 import { ChildRejections, type ChildRejection } from '../../runtime/rejections.js';
 import { jsonEqual } from '../../runtime/equal.js';
 import type { EventRecorder } from '../../runtime/events.js';
@@ -35,6 +35,8 @@ export interface TrainingRunDeps {
 
 export class TrainingRunReconciler {
   private readonly rejections: ChildRejections;
+  /** Keys whose Job exists (created or met by this process) but the Job cache has not shown yet. */
+  private readonly unseenJobs = new Set<string>();
 
   constructor(private readonly deps: TrainingRunDeps) {
     this.rejections = new ChildRejections(CONTROLLER, deps.metrics);
@@ -47,6 +49,7 @@ export class TrainingRunReconciler {
     // Gone or going: owner references let the garbage collector remove the Job and its Pods.
     if (!raw || raw.metadata.deletionTimestamp) {
       this.rejections.forget(key);
+      this.unseenJobs.delete(key);
       return;
     }
     const previous = raw.status as TrainingRunStatus | undefined;
@@ -63,6 +66,9 @@ export class TrainingRunReconciler {
     const model = models.get(modelName, namespace);
     const jobName = trainingJobName(run);
     let job = jobs.get(jobName, namespace);
+    if (job) this.unseenJobs.delete(key);
+    // A lagging cache: read the Job rather than POST it again (each POST may be charged to a quota).
+    else if (this.unseenJobs.has(key)) job = await this.readJob(key, namespace, jobName);
     if (job && !isOwnedBy(job, run.metadata.uid)) {
       throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the TrainingRun`);
     }
@@ -75,7 +81,10 @@ export class TrainingRunReconciler {
     if (!job && model) {
       const outcome = await this.createJob(key, run, championOf(model));
       if ('rejected' in outcome) rejected = outcome.rejected;
-      else job = outcome.done;
+      else job = outcome.done.job;
+      if (job && !isOwnedBy(job, run.metadata.uid)) {
+        throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the TrainingRun`);
+      }
     }
 
     const runPods = job ? pods.list(namespace).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === jobName) : [];
@@ -102,24 +111,38 @@ export class TrainingRunReconciler {
   }
 
   /** Creates the Job, unless the API server refused this very Job before (then says what it said). */
-  private async createJob(key: string, run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<{ done: any } | { rejected: ChildRejection }> {
+  private async createJob(key: string, run: TrainingRunObject, champion: { version: number; artifactUri: string } | undefined): Promise<{ done: { job: any; created: boolean } } | { rejected: ChildRejection }> {
     const job = buildTrainingJob(run, this.deps.defaults, champion);
     const { namespace } = run.metadata;
     // Only the create itself: an Event the server refuses is no verdict on the Job.
     const outcome = await this.rejections.attempt(key, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
       try {
-        return await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+        const created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+        this.unseenJobs.add(key);
+        return { job: created, created: true };
       } catch (err) {
-        // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
-        if (isAlreadyExists(err)) return undefined;
-        throw err;
+        // The cache was behind: the Job exists. This pass reads it, and so do the next ones until the cache shows it.
+        if (!isAlreadyExists(err)) throw err;
+        this.unseenJobs.add(key);
+        return { job: await this.readJob(key, namespace, job.metadata.name), created: false };
       }
     });
-    if ('done' in outcome && outcome.done) {
+    if ('done' in outcome && outcome.done.created) {
       this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
       await this.deps.record(eventTarget(run), 'Normal', 'JobCreated', `created Job ${job.metadata.name} to prepare, train, export and publish`);
     }
     return outcome;
+  }
+
+  /** The Job from the API server, for a pass whose cache has not shown it yet; gone means forgotten. */
+  private async readJob(key: string, namespace: string, jobName: string): Promise<any> {
+    try {
+      return await requestJson(this.deps.kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/${jobName}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw new Error(`read Job ${namespace}/${jobName}`, { cause: err });
+      this.unseenJobs.delete(key);
+      return undefined;
+    }
   }
 
   /** Appends the version to the model's status with optimistic concurrency; a 409 re-runs the pass. */
