@@ -63,6 +63,8 @@ export class ScoringJobReconciler {
   private readonly summaries: ShardSummaryCache;
   private readonly profiles: ProfileCache;
   private readonly rejections: ChildRejections;
+  /** One-off ScoringJobs whose Job exists (created or met by this process) but the Job cache has not shown yet. */
+  private readonly unseenJobs = new Set<string>();
   private gcs: Storage | undefined;
 
   constructor(private readonly deps: ScoringJobDeps) {
@@ -109,6 +111,7 @@ export class ScoringJobReconciler {
     if (!raw || raw.metadata.deletionTimestamp) {
       this.summaries.forget(key);
       this.rejections.forget(key);
+      this.unseenJobs.delete(key);
       return;
     }
     const previous = raw.status as ScoringJobStatus | undefined;
@@ -164,7 +167,11 @@ export class ScoringJobReconciler {
   private async reconcileOnce(sj: ScoringJobObject, previous: ScoringJobStatus | undefined, model: ModelWithStatus | undefined): Promise<RunState> {
     const { namespace } = sj.metadata;
     const jobName = scoringJobName(sj);
-    const job = this.deps.jobs.get(jobName, namespace);
+    const key = `${namespace}/${sj.metadata.name}`;
+    let job = this.deps.jobs.get(jobName, namespace);
+    if (job) this.unseenJobs.delete(key);
+    // A lagging cache: read the Job rather than POST it again (each POST may be charged to a quota).
+    else if (this.unseenJobs.has(key)) job = await this.readJob(key, namespace, jobName);
     if (job && !isOwnedBy(job, sj.metadata.uid)) {
       throw new Error(`Job ${namespace}/${jobName} exists but belongs to something else: delete it or rename the ScoringJob`);
     }
@@ -174,7 +181,9 @@ export class ScoringJobReconciler {
     const resolution = resolveModelVersion(sj.spec, model);
     if ('unresolved' in resolution) return { unresolved: resolution.unresolved };
     const outcome = await this.createJob(sj, buildScoringJob(sj, { model: resolution.resolved }, this.deps.defaults));
-    return 'rejected' in outcome ? { rejected: outcome.rejected } : { job: outcome.done };
+    if ('rejected' in outcome) return { rejected: outcome.rejected };
+    if (outcome.done.job) this.unseenJobs.add(key);
+    return { job: outcome.done.job };
   }
 
   /** A scheduled ScoringJob: a Job per schedule time, each resolving the version afresh. */
@@ -208,7 +217,7 @@ export class ScoringJobReconciler {
         // A refused run stays due: the same Job is not sent again, and the next schedule time brings a new one.
         if ('rejected' in outcome) state.rejected = outcome.rejected;
         else {
-          if (outcome.done) state.job = outcome.done;
+          if (outcome.done.job) state.job = outcome.done.job;
           schedule.lastScheduleTime = plan.start;
         }
       }
@@ -231,19 +240,25 @@ export class ScoringJobReconciler {
   }
 
   /** Creates the run's Job, unless the API server refused this very Job before (then says what it said). */
-  private async createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<{ done: any } | { rejected: ChildRejection }> {
+  private async createJob(sj: ScoringJobObject, job: Record<string, any>): Promise<{ done: { job: any; created: boolean } } | { rejected: ChildRejection }> {
     const { namespace, name } = sj.metadata;
     // Only the create itself: an Event the server refuses is no verdict on the Job.
     const outcome = await this.rejections.attempt(`${namespace}/${name}`, 'Job', `Job ${namespace}/${job.metadata.name}`, job, async () => {
+      let created: any;
       try {
-        return await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
+        created = await requestJson(this.deps.kc, 'POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: job });
       } catch (err) {
-        // The cache was behind: the Job exists. The next pass (triggered by its event) sees it.
-        if (isAlreadyExists(err)) return undefined;
-        throw new Error(`create Job ${namespace}/${job.metadata.name}`, { cause: err });
+        if (!isAlreadyExists(err)) throw new Error(`create Job ${namespace}/${job.metadata.name}`, { cause: err });
+        // The cache was behind: the Job exists, and this pass reads it instead of going on without it.
+        const existing = await this.readJob(`${namespace}/${name}`, namespace, job.metadata.name);
+        if (existing && !isOwnedBy(existing, sj.metadata.uid)) {
+          throw new Error(`Job ${namespace}/${job.metadata.name} exists but belongs to something else: delete it or rename the ScoringJob`);
+        }
+        return { job: existing, created: false };
       }
+      return { job: created, created: true };
     });
-    if ('done' in outcome && outcome.done) {
+    if ('done' in outcome && outcome.done.created) {
       this.deps.metrics?.apiWrites.inc({ controller: CONTROLLER, verb: 'create' });
       const version = job.metadata.annotations[ANNOTATIONS.modelVersion];
       const shards = job.spec.completions;
@@ -251,6 +266,17 @@ export class ScoringJobReconciler {
       await this.deps.record(eventTarget(sj), 'Normal', 'Started', `started Job ${job.metadata.name}: ${shards} shard${shards === 1 ? '' : 's'} scoring with ${sj.spec.modelRef.name}@${version}`);
     }
     return outcome;
+  }
+
+  /** The Job from the API server, for a pass whose cache has not shown it yet; gone means forgotten. */
+  private async readJob(key: string, namespace: string, jobName: string): Promise<any> {
+    try {
+      return await requestJson(this.deps.kc, 'GET', `/apis/batch/v1/namespaces/${namespace}/jobs/${jobName}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw new Error(`read Job ${namespace}/${jobName}`, { cause: err });
+      this.unseenJobs.delete(key);
+      return undefined;
+    }
   }
 
   private async deleteJob(sj: ScoringJobObject, name: string, why?: string): Promise<void> {
