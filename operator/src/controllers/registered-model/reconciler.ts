@@ -62,6 +62,8 @@ interface Child {
 
 export class RegisteredModelReconciler {
   private readonly rejections: ChildRejections;
+  /** `key plural` of serving children that exist (created or met by this process) but their cache has not shown yet. */
+  private readonly unseen = new Set<string>();
 
   constructor(private readonly deps: RegisteredModelDeps) {
     this.rejections = new ChildRejections(CONTROLLER, deps.metrics);
@@ -73,6 +75,7 @@ export class RegisteredModelReconciler {
     // Gone or going: owner references let the garbage collector remove the serving children.
     if (!raw || raw.metadata.deletionTimestamp) {
       this.rejections.forget(key);
+      for (const slot of this.unseen) if (slot.startsWith(`${key} `)) this.unseen.delete(slot);
       return;
     }
     const now = this.deps.now();
@@ -196,7 +199,11 @@ export class RegisteredModelReconciler {
     let rejected: ChildRejection | undefined;
     for (const child of children) {
       const base = `${child.api}/namespaces/${namespace}/${child.plural}`;
-      const observed = child.informer.get(name, namespace);
+      const slot = `${key} ${child.plural}`;
+      let observed = child.informer.get(name, namespace);
+      if (observed) this.unseen.delete(slot);
+      // A lagging cache: read the child rather than POST it again (each POST may be charged to a quota).
+      else if (this.unseen.has(slot)) observed = await this.read(slot, `${base}/${name}`);
       if (observed && !(observed.metadata.ownerReferences ?? []).some((o: any) => o.controller && o.uid === uid)) {
         throw new Error(`${child.plural} ${namespace}/${name} exists but belongs to something else: delete or rename it`);
       }
@@ -208,7 +215,14 @@ export class RegisteredModelReconciler {
         this.rejections.forget(key, child.plural);
         if (observed) current = await this.remove(`${base}/${name}`);
       } else if (!observed) {
-        outcome = await write(async () => (await this.create(base, child.desired!)) ?? undefined);
+        outcome = await write(async () => {
+          const created = (await this.create(base, child.desired!)) ?? (await this.read(slot, `${base}/${name}`));
+          if (created && !(created.metadata.ownerReferences ?? []).some((o: any) => o.controller && o.uid === uid)) {
+            throw new Error(`${child.plural} ${namespace}/${name} exists but belongs to something else: delete or rename it`);
+          }
+          if (created) this.unseen.add(slot);
+          return created;
+        });
       } else if (observed.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== child.desired.metadata.annotations[SPEC_HASH_ANNOTATION]) {
         const body = {
           ...child.desired,
@@ -237,6 +251,17 @@ export class RegisteredModelReconciler {
       // The cache was behind: the object exists, and its event brings the next pass.
       if (isAlreadyExists(err)) return undefined;
       throw err;
+    }
+  }
+
+  /** A child from the API server, for a pass whose cache has not shown it yet; gone means forgotten. */
+  private async read(slot: string, path: string): Promise<any> {
+    try {
+      return await requestJson(this.deps.kc, 'GET', path);
+    } catch (err) {
+      if (!isNotFound(err)) throw new Error(`read ${path}`, { cause: err });
+      this.unseen.delete(slot);
+      return undefined;
     }
   }
 
