@@ -18,7 +18,7 @@ export function startHttp(port: number, metrics: OperatorMetrics, probes: Probes
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, () => resolve(server));
-    server.once('error', reject);
+    // Express 5 calls this back with the listen error too (EADDRINUSE): without the check the operator ran on with no probes.
+    const server = app.listen(port, (err?: Error) => (err ? reject(err) : resolve(server)));
   });
 }
