@@ -10,6 +10,7 @@ import { dataSource, type DataSource } from '../../operator/src/api/v1alpha1/dat
 import { DataError, fetchBytes, makeStorage, readSource } from '../../operator/src/artifacts/sources.js';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs.js';
 import { startHttpsServer, type HttpsServer } from '../support/https-server.js';
+import { thriftStruct, varint, type ThriftField } from '../support/parquet-writer.js';
 import { makeZip } from '../support/zip.js';
 
 let dir: string;
@@ -343,41 +344,4 @@ function plain(type: ParquetColumn['type'], values: (boolean | number | bigint |
       return b;
     }),
   );
-}
-
-type ThriftField =
-  | [number, 'i32' | 'i64', number]
-  | [number, 'binary', string]
-  | [number, 'struct', ThriftField[]]
-  | [number, 'list-i32', number[]]
-  | [number, 'list-binary', string[]]
-  | [number, 'list-struct', ThriftField[][]];
-
-function thriftStruct(fields: ThriftField[]): Buffer {
-  const type = { i32: 5, i64: 6, binary: 8, 'list-i32': 9, 'list-binary': 9, 'list-struct': 9, struct: 12 };
-  const zigzag = (n: number) => varint(n >= 0 ? n * 2 : -n * 2 - 1);
-  const binary = (s: string) => Buffer.concat([varint(Buffer.byteLength(s)), Buffer.from(s)]);
-  const list = (elementType: number, items: Buffer[]) =>
-    Buffer.concat([items.length < 15 ? Buffer.from([(items.length << 4) | elementType]) : Buffer.concat([Buffer.from([0xf0 | elementType]), varint(items.length)]), ...items]);
-  const parts: Buffer[] = [];
-  let last = 0;
-  for (const [id, kind, value] of fields) {
-    parts.push(Buffer.from([((id - last) << 4) | type[kind]]));
-    last = id;
-    if (kind === 'i32' || kind === 'i64') parts.push(zigzag(value));
-    else if (kind === 'binary') parts.push(binary(value));
-    else if (kind === 'struct') parts.push(thriftStruct(value));
-    else if (kind === 'list-i32') parts.push(list(5, value.map(zigzag)));
-    else if (kind === 'list-binary') parts.push(list(8, value.map(binary)));
-    else if (kind === 'list-struct') parts.push(list(12, value.map(thriftStruct)));
-  }
-  parts.push(Buffer.from([0]));
-  return Buffer.concat(parts);
-}
-
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  for (; n > 0x7f; n = Math.floor(n / 128)) bytes.push((n % 128) | 0x80);
-  bytes.push(n);
-  return Buffer.from(bytes);
 }

@@ -57,7 +57,7 @@ export function makeTextParquet(columns: string[], rows: string[][], rowsPerGrou
   return Buffer.concat([...out, footer, length, Buffer.from('PAR1')]);
 }
 
-type ThriftField =
+export type ThriftField =
   | [number, 'i32' | 'i64', number]
   | [number, 'binary', string]
   | [number, 'struct', ThriftField[]]
@@ -65,7 +65,7 @@ type ThriftField =
   | [number, 'list-binary', string[]]
   | [number, 'list-struct', ThriftField[][]];
 
-function thriftStruct(fields: ThriftField[]): Buffer {
+export function thriftStruct(fields: ThriftField[]): Buffer {
   const type = { i32: 5, i64: 6, binary: 8, 'list-i32': 9, 'list-binary': 9, 'list-struct': 9, struct: 12 };
   const zigzag = (n: number) => varint(n >= 0 ? n * 2 : -n * 2 - 1);
   const binary = (s: string) => Buffer.concat([varint(Buffer.byteLength(s)), Buffer.from(s)]);
@@ -87,7 +87,7 @@ function thriftStruct(fields: ThriftField[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function varint(n: number): Buffer {
+export function varint(n: number): Buffer {
   const bytes: number[] = [];
   for (; n > 0x7f; n = Math.floor(n / 128)) bytes.push((n % 128) | 0x80);
   bytes.push(n);
