@@ -2,7 +2,6 @@
 // roots the operator's Job allows, and no error quotes a data file's raw text into status.
 // A real `orchard prepare` process, real files and symlinks; the Job's env as the operator builds it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { buildTrainingJob } from '../../operator/src/controllers/training-run/de
 import { rewriteValue } from '../../operator/src/local/node/rewrite.js';
 import { repoRoot } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
+import { runOrchardCli, type CliRun } from '../support/orchard-cli.js';
 
 // A service account token's shape: what a status must never carry.
 const SECRET = `eyJhbGciOiJSUzI1NiIsImtpZCI6IkFCQyJ9.${'c2VjcmV0LXRva2VuLWJvZHk'.repeat(8)}.c2lnbmF0dXJl`;
@@ -23,12 +23,7 @@ let dataRoot: string; // the image's /opt/orchard/data
 let tokenPath: string; // the Pod's /var/run/secrets/kubernetes.io/serviceaccount/token
 let podEnv: Record<string, string>;
 
-interface Run {
-  code: number | null;
-  stderr: string;
-  /** What the kubelet puts in the container's status (FallbackToLogsOnError): the termination message, or the log's tail. */
-  termination: string;
-}
+type Run = CliRun;
 
 /** `orchard prepare` on the salaries example with its source (and csv options) replaced. */
 async function prepareWith(name: string, source: Record<string, unknown>, env: Record<string, string>, change: (spec: any) => void = () => {}): Promise<Run> {
@@ -37,20 +32,7 @@ async function prepareWith(name: string, source: Record<string, unknown>, env: R
   change(spec);
   const specPath = join(dir, `${name}.yaml`);
   writeFileSync(specPath, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec }));
-  const termination = join(dir, `${name}.termination`);
-  writeFileSync(termination, '');
-  const args = [join(repoRoot, 'operator', 'src', 'training', 'cli.ts'), 'prepare', '--spec', specPath, '--work', join(dir, `${name}-work`)];
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), args, {
-      cwd: dir,
-      env: { ...process.env, ...env, ORCHARD_TERMINATION_MESSAGE_PATH: termination },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr, termination: readFileSync(termination, 'utf8') || stderr.trimEnd().split('\n').at(-1)! }));
-  });
+  return runOrchardCli(dir, name, ['prepare', '--spec', specPath, '--work', join(dir, `${name}-work`)], env);
 }
 
 /** A spec that reads a two-column name,salary_in_usd file as far as its target. */

@@ -3,7 +3,6 @@
 // mismatching body's digest stays out of it; and the hosts the operator allows are the only ones a
 // source, or any redirect it takes, may reach. Real servers on loopback, a real `orchard prepare`.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -14,6 +13,7 @@ import { stringify } from 'yaml';
 import { repoRoot } from '../support/cluster.js';
 import { exampleTrainingRun } from '../support/examples.js';
 import { startHttpsServer, type HttpsServer } from '../support/https-server.js';
+import { runOrchardCli, type CliRun } from '../support/orchard-cli.js';
 import { closedPort as closedLoopbackPort } from '../support/wait.js';
 
 let dir: string;
@@ -26,32 +26,14 @@ let caFile: string;
 const csv = readFileSync(join(repoRoot, 'data', 'ai-jobs-salaries', 'salaries.csv'));
 const sha = createHash('sha256').update(csv).digest('hex');
 
-interface Run {
-  code: number | null;
-  stderr: string;
-  /** What the kubelet puts in the container's status (FallbackToLogsOnError): the termination message, or the log's tail. */
-  termination: string;
-}
+type Run = CliRun;
 
 async function prepareFrom(name: string, source: Record<string, unknown>, env: Record<string, string> = {}): Promise<Run> {
   const spec: any = exampleTrainingRun('salaries.yaml');
   spec.data.source = { format: 'Csv', sha256: sha, ...source };
   const specPath = join(dir, `${name}.yaml`);
   writeFileSync(specPath, stringify({ apiVersion: 'orchard.dev/v1alpha1', kind: 'TrainingRun', metadata: { name }, spec }));
-  const termination = join(dir, `${name}.termination`);
-  writeFileSync(termination, '');
-  const args = [join(repoRoot, 'operator', 'src', 'training', 'cli.ts'), 'prepare', '--spec', specPath, '--work', join(dir, `${name}-work`)];
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), args, {
-      cwd: dir,
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, ORCHARD_TERMINATION_MESSAGE_PATH: termination, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr, termination: readFileSync(termination, 'utf8') || stderr.trimEnd().split('\n').at(-1)! }));
-  });
+  return runOrchardCli(dir, name, ['prepare', '--spec', specPath, '--work', join(dir, `${name}-work`)], { NODE_EXTRA_CA_CERTS: caFile, ...env });
 }
 
 beforeAll(async () => {
