@@ -3,7 +3,6 @@
 // termination message (the ScoringJob's status) never carries the file it refused. A real model, a
 // real `orchard score` process with the env the operator builds, real files, symlinks and servers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { rewriteValue } from '../../operator/src/local/node/rewrite.js';
 import { repoRoot } from '../support/cluster.js';
 import { startHttpsServer, type HttpsServer } from '../support/https-server.js';
 import { trainExample } from '../support/models.js';
+import { runOrchardCli, type CliRun } from '../support/orchard-cli.js';
 
 // A service account token's shape: what a status must never carry.
 const SECRET = `eyJhbGciOiJSUzI1NiIsImtpZCI6IkFCQyJ9.${'c2VjcmV0LXRva2VuLWJvZHk'.repeat(8)}.c2lnbmF0dXJl`;
@@ -30,11 +30,7 @@ let server: HttpsServer; // https://127.0.0.1:PORT, its certificate also good fo
 let caFile: string;
 const operatorDefaults: ScoringDefaults = { image: 'orchard:test', backoffLimit: 0 };
 
-interface Run {
-  code: number | null;
-  stderr: string;
-  /** What the kubelet puts in the container's status (FallbackToLogsOnError): the termination message, or the log's tail. */
-  termination: string;
+interface Run extends CliRun {
   outputUri: string;
 }
 
@@ -47,19 +43,8 @@ async function scoreWith(name: string, source: Record<string, unknown>, defaults
   const job = buildScoringJob({ metadata: { name, namespace: 'ml', uid: '7d2f9c1a-3b4e-4f5a-8c6d-9e0f1a2b3c4d' }, spec }, { model: { version: 1, artifactUri: modelUri, task: 'Regression' } }, defaults);
   const paths = { '/opt/orchard/data': dataRoot };
   const podEnv: Record<string, string> = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: any) => [e.name, rewriteValue(e.value, { paths })]));
-  const termination = join(dir, `${name}.termination`);
-  writeFileSync(termination, '');
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'operator', 'src', 'training', 'cli.ts'), 'score'], {
-      cwd: dir,
-      env: { ...process.env, ...podEnv, JOB_COMPLETION_INDEX: '0', NODE_EXTRA_CA_CERTS: caFile, ORCHARD_TERMINATION_MESSAGE_PATH: termination },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr, termination: readFileSync(termination, 'utf8') || stderr.trimEnd().split('\n').at(-1)!, outputUri }));
-  });
+  const run = await runOrchardCli(dir, name, ['score'], { ...podEnv, JOB_COMPLETION_INDEX: '0', NODE_EXTRA_CA_CERTS: caFile });
+  return { ...run, outputUri };
 }
 
 beforeAll(async () => {
