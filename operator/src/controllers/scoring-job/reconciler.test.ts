@@ -53,13 +53,10 @@ async function apiServer(job: any, store: { sj: any; posts: number; gets: number
 }
 
 describe('ScoringJobReconciler with a Job cache that is behind', () => {
-  it('reads the Job the POST met, shows it in status, and does not POST it again', async () => {
-    const sj = { apiVersion: 'orchard.dev/v1alpha1', kind: 'ScoringJob', metadata: { name: 'nightly', namespace: 'ml', uid, generation: 1, creationTimestamp: '2026-12-01T00:00:00Z' }, spec };
-    const job = buildScoringJob(sj as any, { model: { version: 1, artifactUri: version.artifactUri, task: 'Regression' } }, defaults);
-    const store = { sj: sj as any, posts: 0, gets: 0 };
-    const kc = await apiServer({ ...job, metadata: { ...job.metadata, uid: 'job-uid' } }, store);
+  /** A reconciler whose caches hold `store.sj` and the model, and no Job or Pod. */
+  const reconcilerFor = (kc: KubeConfig, store: { sj: any }) => {
     const empty = { get: () => undefined, list: () => [] } as unknown as Informer;
-    const reconciler = new ScoringJobReconciler({
+    return new ScoringJobReconciler({
       kc,
       scoringJobs: { get: () => store.sj, list: () => [store.sj] } as unknown as Informer,
       models: { get: () => model, list: () => [model] } as unknown as Informer,
@@ -70,6 +67,14 @@ describe('ScoringJobReconciler with a Job cache that is behind', () => {
       log: silentLogger,
       record: async () => {},
     });
+  };
+
+  it('reads the Job the POST met, shows it in status, and does not POST it again', async () => {
+    const sj = { apiVersion: 'orchard.dev/v1alpha1', kind: 'ScoringJob', metadata: { name: 'nightly', namespace: 'ml', uid, generation: 1, creationTimestamp: '2026-12-01T00:00:00Z' }, spec };
+    const job = buildScoringJob(sj as any, { model: { version: 1, artifactUri: version.artifactUri, task: 'Regression' } }, defaults);
+    const store = { sj: sj as any, posts: 0, gets: 0 };
+    const kc = await apiServer({ ...job, metadata: { ...job.metadata, uid: 'job-uid' } }, store);
+    const reconciler = reconcilerFor(kc, store);
     for (let pass = 0; pass < 3; pass++) await reconciler.reconcile('ml/nightly');
     expect(store.posts).toBe(1);
     expect(store.sj.status.jobName).toBe(job.metadata.name);
@@ -80,18 +85,7 @@ describe('ScoringJobReconciler with a Job cache that is behind', () => {
     const job = buildScoringJob(sj as any, { model: { version: 1, artifactUri: version.artifactUri, task: 'Regression' } }, defaults);
     const foreign = { ...job, metadata: { ...job.metadata, ownerReferences: [{ ...job.metadata.ownerReferences[0], uid: 'someone-else' }] } };
     const store = { sj: sj as any, posts: 0, gets: 0 };
-    const empty = { get: () => undefined, list: () => [] } as unknown as Informer;
-    const reconciler = new ScoringJobReconciler({
-      kc: await apiServer(foreign, store),
-      scoringJobs: { get: () => store.sj, list: () => [store.sj] } as unknown as Informer,
-      models: { get: () => model, list: () => [model] } as unknown as Informer,
-      jobs: empty,
-      pods: empty,
-      defaults,
-      now: () => new Date('2026-12-04T00:00:00Z'),
-      log: silentLogger,
-      record: async () => {},
-    });
+    const reconciler = reconcilerFor(await apiServer(foreign, store), store);
     await expect(reconciler.reconcile('ml/nightly')).rejects.toThrow(/belongs to something else: delete it or rename the ScoringJob/);
   });
 });
