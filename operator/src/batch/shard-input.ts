@@ -92,17 +92,7 @@ async function* csvRange(source: DataSource, path: string, shard: number, shards
   const handle = await openSource(source.uri, path);
   try {
     const size = (await handle.stat()).size;
-    const read = async (at: number, length: number): Promise<Buffer> => {
-      const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - at)));
-      let got = 0;
-      while (got < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, got, buffer.length - got, at + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      count(got);
-      return buffer.subarray(0, got);
-    };
+    const read = (at: number, length: number): Promise<Buffer> => readSpan(handle, at, Math.min(length, size - at), count);
     const { columns, dataStart } = await csvHeader(source.uri, options, read, size);
     const [start, end] = byteRange(dataStart, size - dataStart, shard, shards);
     if (start >= end) return;
@@ -224,21 +214,27 @@ async function csvHeader(uri: string, options: CsvReadOptions, read: (at: number
   throw new DataError(`${uri} is empty: expected a header line (set csv.header to Absent and list csv.columns if it has none)`);
 }
 
+/** Reads up to `length` bytes of an open file from `at` (fewer at its end) and counts what it read. */
+async function readSpan(handle: FileHandle, at: number, length: number, count: (n: number) => void): Promise<Buffer> {
+  const buffer = Buffer.alloc(Math.max(0, length));
+  let got = 0;
+  while (got < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, got, buffer.length - got, at + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  count(got);
+  return buffer.subarray(0, got);
+}
+
 /** An AsyncBuffer over an open file that counts what it reads. */
 function fileBuffer(handle: FileHandle, size: number, count: (n: number) => void): AsyncBuffer {
   return {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const stop = Math.min(end ?? size, size);
-      const buffer = Buffer.alloc(Math.max(0, stop - start));
-      let got = 0;
-      while (got < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, got, buffer.length - got, start + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      count(got);
-      return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + got) as ArrayBuffer;
+      const bytes = await readSpan(handle, start, stop - start, count);
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
     },
   };
 }
