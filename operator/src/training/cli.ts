@@ -26,25 +26,33 @@ import { TrainerError } from './trainer.js';
 
 const IMAGE_DATA = 'file:///opt/orchard/data/';
 
-async function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
+/**
+ * A run's spec from a manifest file (the first document of `kind`, else the first) or from the JSON in
+ * the environment variable `env`. A file is a person's, so a typo is refused. The environment's JSON is
+ * the operator's, from a spec the API server already pruned: a field this image does not know is
+ * dropped, as admission drops it.
+ */
+async function loadManifestSpec<S extends z.ZodType>(schema: S, kind: string, env: string, file: string | undefined, missing: string): Promise<z.output<S>> {
   let raw: unknown;
   let where: string;
   if (file) {
     const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJSON());
-    const run = docs.find((d) => d?.kind === 'TrainingRun') ?? docs[0];
-    raw = run?.spec ?? run;
+    const doc = docs.find((d) => d?.kind === kind) ?? docs[0];
+    raw = doc?.spec ?? doc;
     where = file;
-  } else if (process.env.ORCHARD_TRAINING_SPEC) {
-    raw = JSON.parse(process.env.ORCHARD_TRAINING_SPEC);
-    where = 'ORCHARD_TRAINING_SPEC';
+  } else if (process.env[env]) {
+    raw = JSON.parse(process.env[env]);
+    where = env;
   } else {
-    throw new PrepareError('no training spec: pass --spec FILE or set ORCHARD_TRAINING_SPEC');
+    throw new PrepareError(missing);
   }
-  // A file is a person's, so a typo is refused. The environment's JSON is the operator's, from a spec the
-  // API server already pruned: a field this image does not know is dropped, as admission drops it.
-  const parsed = parseStrict(trainingRunSpec, raw, 'spec', file ? 'Reject' : 'Drop');
+  const parsed = parseStrict(schema, raw, 'spec', file ? 'Reject' : 'Drop');
   if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
   return parsed.data;
+}
+
+function loadSpec(file: string | undefined): Promise<TrainingRunSpec> {
+  return loadManifestSpec(trainingRunSpec, 'TrainingRun', 'ORCHARD_TRAINING_SPEC', file, 'no training spec: pass --spec FILE or set ORCHARD_TRAINING_SPEC');
 }
 
 function withDataRoot(spec: TrainingRunSpec, root: string | undefined): TrainingRunSpec {
@@ -266,23 +274,8 @@ async function score(argv: string[]): Promise<number> {
   }
 }
 
-async function loadScoringSpec(file: string | undefined): Promise<ScoringJobSpec> {
-  let raw: unknown;
-  let where: string;
-  if (file) {
-    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJSON());
-    const job = docs.find((d) => d?.kind === 'ScoringJob') ?? docs[0];
-    raw = job?.spec ?? job;
-    where = file;
-  } else if (process.env.ORCHARD_SCORING_SPEC) {
-    raw = JSON.parse(process.env.ORCHARD_SCORING_SPEC);
-    where = 'ORCHARD_SCORING_SPEC';
-  } else {
-    throw new PrepareError('no scoring spec: pass --spec FILE (a ScoringJob manifest) or set ORCHARD_SCORING_SPEC');
-  }
-  const parsed = parseStrict(scoringJobSpec, raw, 'spec', file ? 'Reject' : 'Drop');
-  if (!parsed.success) throw new PrepareError(`${where}: ${parsed.message}`);
-  return parsed.data;
+function loadScoringSpec(file: string | undefined): Promise<ScoringJobSpec> {
+  return loadManifestSpec(scoringJobSpec, 'ScoringJob', 'ORCHARD_SCORING_SPEC', file, 'no scoring spec: pass --spec FILE (a ScoringJob manifest) or set ORCHARD_SCORING_SPEC');
 }
 
 process.exitCode = await main(process.argv.slice(2));
