@@ -133,16 +133,17 @@ function countCommas(bytes: Buffer, max: number): number {
  * stays usable and the client reads its answer instead of a reset.
  */
 function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads }: BodyLimits): Promise<unknown> {
-  const tooLarge = new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
+  // Built only when thrown: an Error captures a stack, which every accepted request would pay for.
+  const tooLarge = () => new RequestError(413, `request body: over the limit of ${limit} bytes: send fewer rows per request`);
   // 413, not 503: RFC 9110 gives 413 a Retry-After for a temporary condition, and a flood of big
   // bodies is the client side's doing; a 5xx would page whoever watches OrchardScoringErrors.
-  const busy = new BudgetError(413, 'request body: the scorer holds as many request bodies as its memory allows: retry shortly, or send fewer rows per request');
+  const busy = () => new BudgetError(413, 'request body: the scorer holds as many request bodies as its memory allows: retry shortly, or send fewer rows per request');
   return new Promise((resolve, reject) => {
     const header = req.headers['content-length'];
     const declared = header === undefined ? undefined : Number(header);
     if (declared !== undefined && declared > limit) {
       req.resume();
-      return reject(tooLarge);
+      return reject(tooLarge());
     }
     // A declared length gets one buffer, so the body is never copied while concatenating. Its
     // pages are touched, and charged, only as bytes arrive: a client that declares and then
@@ -169,10 +170,10 @@ function readJson(req: IncomingMessage, { limit, maxValues, budget, lease, reads
       if (settled) return;
       const before = size;
       size += chunk.length;
-      if (size > limit) return settle(tooLarge);
+      if (size > limit) return settle(tooLarge());
       const charge = Math.max(0, size - FREE_BODY_BYTES) - Math.max(0, before - FREE_BODY_BYTES);
       if (charge > 0) {
-        if (!budget.take(charge)) return settle(busy);
+        if (!budget.take(charge)) return settle(busy());
         lease.held += charge;
       }
       if (whole) chunk.copy(whole, before);
